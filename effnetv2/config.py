@@ -1,0 +1,249 @@
+"""The EfficientNet family as data: one stage table per architecture, read like the paper's Table 4.
+
+A table lists the *base* stages; an architecture scales it by a width and a depth multiplier
+(EfficientNet's compound scaling). Letters in ``blocks`` pick Fused-MBConv (``F``) or MBConv (``M``)
+per stage, so that the paper's MBConv vs Fused-MBConv experiment is a one-string change.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from .errors import BlocksError, UnknownModelError
+
+Operator = Literal["Fused-MBConv", "MBConv"]
+LETTER_OF: dict[str, str] = {"Fused-MBConv": "F", "MBConv": "M"}
+OPERATOR_OF: dict[str, Operator] = {"F": "Fused-MBConv", "M": "MBConv"}
+SE_RATIO = 0.25
+"""MBConv blocks carry squeeze-and-excitation with this ratio; Fused-MBConv blocks carry none (paper, Sec. 3.2)."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One row of the paper's Table 4: ``layers`` blocks of ``operator``; the first has the stride."""
+
+    operator: Operator
+    expand: int
+    kernel: int
+    stride: int
+    channels: int
+    layers: int
+    se: float = 0.0
+
+    @property
+    def letter(self) -> str:
+        return LETTER_OF[self.operator]
+
+    @property
+    def label(self) -> str:
+        """The paper's spelling, e.g. ``MBConv6, k3x3, SE0.25``; expansion 1 Fused is a plain conv."""
+        if self.operator == "Fused-MBConv" and self.expand == 1:
+            return f"Conv{self.kernel}x{self.kernel}"
+        se = f", SE{self.se:g}" if self.se else ""
+        return f"{self.operator}{self.expand}, k{self.kernel}x{self.kernel}{se}"
+
+
+def _stages(*rows: tuple[str, int, int, int, int, int, float]) -> tuple[Stage, ...]:
+    return tuple(Stage(OPERATOR_OF[op], e, k, s, c, n, se) for op, e, k, s, c, n, se in rows)
+
+
+# Base tables. Columns: operator, expansion, kernel, stride, channels, layers, SE ratio.
+# The stem (stage 0) is a 3x3 stride-2 conv; the head is Conv1x1 + pooling + FC.
+V2_BASE = _stages(  # EfficientNetV2-B0 before scaling (official code; the paper does not print it)
+    ("F", 1, 3, 1, 16, 1, 0.0),
+    ("F", 4, 3, 2, 32, 2, 0.0),
+    ("F", 4, 3, 2, 48, 2, 0.0),
+    ("M", 4, 3, 2, 96, 3, SE_RATIO),
+    ("M", 6, 3, 1, 112, 5, SE_RATIO),
+    ("M", 6, 3, 2, 192, 8, SE_RATIO),
+)
+V2_S = _stages(  # paper Table 4
+    ("F", 1, 3, 1, 24, 2, 0.0),
+    ("F", 4, 3, 2, 48, 4, 0.0),
+    ("F", 4, 3, 2, 64, 4, 0.0),
+    ("M", 4, 3, 2, 128, 6, SE_RATIO),
+    ("M", 6, 3, 1, 160, 9, SE_RATIO),
+    ("M", 6, 3, 2, 256, 15, SE_RATIO),
+)
+V2_M = _stages(
+    ("F", 1, 3, 1, 24, 3, 0.0),
+    ("F", 4, 3, 2, 48, 5, 0.0),
+    ("F", 4, 3, 2, 80, 5, 0.0),
+    ("M", 4, 3, 2, 160, 7, SE_RATIO),
+    ("M", 6, 3, 1, 176, 14, SE_RATIO),
+    ("M", 6, 3, 2, 304, 18, SE_RATIO),
+    ("M", 6, 3, 1, 512, 5, SE_RATIO),
+)
+V2_L = _stages(
+    ("F", 1, 3, 1, 32, 4, 0.0),
+    ("F", 4, 3, 2, 64, 7, 0.0),
+    ("F", 4, 3, 2, 96, 7, 0.0),
+    ("M", 4, 3, 2, 192, 10, SE_RATIO),
+    ("M", 6, 3, 1, 224, 19, SE_RATIO),
+    ("M", 6, 3, 2, 384, 25, SE_RATIO),
+    ("M", 6, 3, 1, 640, 7, SE_RATIO),
+)
+V2_XL = _stages(
+    ("F", 1, 3, 1, 32, 4, 0.0),
+    ("F", 4, 3, 2, 64, 8, 0.0),
+    ("F", 4, 3, 2, 96, 8, 0.0),
+    ("M", 4, 3, 2, 192, 16, SE_RATIO),
+    ("M", 6, 3, 1, 256, 24, SE_RATIO),
+    ("M", 6, 3, 2, 512, 32, SE_RATIO),
+    ("M", 6, 3, 1, 640, 8, SE_RATIO),
+)
+V1_BASE = _stages(  # EfficientNet-B0 (Tan & Le, 2019); stage 1 is MBConv1 = depthwise-separable
+    ("M", 1, 3, 1, 16, 1, SE_RATIO),
+    ("M", 6, 3, 2, 24, 2, SE_RATIO),
+    ("M", 6, 5, 2, 40, 2, SE_RATIO),
+    ("M", 6, 3, 2, 80, 3, SE_RATIO),
+    ("M", 6, 5, 1, 112, 3, SE_RATIO),
+    ("M", 6, 5, 2, 192, 4, SE_RATIO),
+    ("M", 6, 3, 1, 320, 1, SE_RATIO),
+)
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A named architecture: a base table plus compound scaling and the numerics of the TF originals."""
+
+    name: str
+    family: Literal["EfficientNetV2", "EfficientNet"]
+    stages: tuple[Stage, ...]
+    stem: int
+    head: int
+    width: float = 1.0
+    depth: float = 1.0
+    round_limit: float = 0.0
+    """V1 rounds channels up when rounding lost over 10% (0.9); V2 never does (0.0)."""
+    dropout: float = 0.2
+    image_size: int = 224
+    """The evaluation size of the official checkpoint (the default for statistics and benchmarks)."""
+
+    def channels(self, c: int) -> int:
+        return make_divisible(c * self.width, 8, self.round_limit)
+
+    def repeats(self, n: int) -> int:
+        return math.ceil(n * self.depth)
+
+    @property
+    def default_blocks(self) -> str:
+        return "".join(s.letter for s in self.stages)
+
+    def scaled(self, blocks: str | None = None) -> ScaledArch:
+        """Apply width/depth scaling and the ``blocks`` letters; returns the concrete stage list."""
+        letters = self.validate_blocks(blocks)
+        stages = tuple(
+            switch_operator(
+                replace(s, channels=self.channels(s.channels), layers=self.repeats(s.layers)), OPERATOR_OF[letter]
+            )
+            for s, letter in zip(self.stages, letters, strict=True)
+        )
+        return ScaledArch(self, letters, self.channels(self.stem), self.channels(self.head), stages)
+
+    def validate_blocks(self, blocks: str | None) -> str:
+        if blocks is None:
+            return self.default_blocks
+        if not isinstance(blocks, str):
+            raise BlocksError(f"blocks must be a string of F/M letters, got {type(blocks).__name__}")
+        letters = blocks.strip().upper()
+        n = len(self.stages)
+        bad = sorted({ch for ch in letters if ch not in OPERATOR_OF})
+        if len(letters) != n or bad:
+            what = f"letters {', '.join(map(repr, bad))} are not F or M" if bad else f"got {len(letters)} letters"
+            raise BlocksError(
+                f"blocks for {self.name} must be {n} letters F (Fused-MBConv) or M (MBConv), one per stage 1-{n} "
+                f"(as published: {self.default_blocks!r}); {what}"
+            )
+        return letters
+
+
+@dataclass(frozen=True)
+class ScaledArch:
+    """An architecture after scaling and operator choice: exactly what the model builder builds."""
+
+    arch: Arch
+    blocks: str
+    stem: int
+    head: int
+    stages: tuple[Stage, ...]
+
+
+def switch_operator(stage: Stage, operator: Operator) -> Stage:
+    """The rules of a switch: Fused-MBConv has no SE; MBConv has SE 0.25; expansion and kernel are kept.
+
+    So an expansion-1 stage switched to MBConv becomes depthwise-separable (depthwise kxk, SE, 1x1 project),
+    and an expansion-1 stage switched to Fused-MBConv becomes a single kxk conv.
+    """
+    if operator == stage.operator:
+        return stage
+    return replace(stage, operator=operator, se=SE_RATIO if operator == "MBConv" else 0.0)
+
+
+def make_divisible(v: float, divisor: int = 8, round_limit: float = 0.0) -> int:
+    """Round to the nearest multiple of ``divisor`` (TF's rule), bumping up if that lost more than allowed."""
+    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    if new_v < round_limit * v:
+        new_v += divisor
+    return new_v
+
+
+def _v2(
+    name: str,
+    stages: tuple[Stage, ...],
+    stem: int,
+    *,
+    width: float = 1.0,
+    depth: float = 1.0,
+    dropout: float,
+    image_size: int,
+) -> Arch:
+    # The official B0-B3 scale channels with no 90% rule; S-XL (width 1.0) keep it for other widths.
+    round_limit = 0.0 if stages is V2_BASE else 0.9
+    return Arch(name, "EfficientNetV2", stages, stem, 1280, width, depth, round_limit, dropout, image_size)
+
+
+def _v1(name: str, width: float, depth: float, image_size: int, dropout: float) -> Arch:
+    return Arch(name, "EfficientNet", V1_BASE, 32, 1280, width, depth, 0.9, dropout, image_size)
+
+
+ARCHS: dict[str, Arch] = {
+    a.name: a
+    for a in (
+        # EfficientNetV2: (width, depth) multipliers from the official code; sizes are the eval sizes.
+        _v2("efficientnetv2_b0", V2_BASE, 32, dropout=0.2, image_size=224),
+        _v2("efficientnetv2_b1", V2_BASE, 32, depth=1.1, dropout=0.2, image_size=240),
+        _v2("efficientnetv2_b2", V2_BASE, 32, width=1.1, depth=1.2, dropout=0.3, image_size=260),
+        _v2("efficientnetv2_b3", V2_BASE, 32, width=1.2, depth=1.4, dropout=0.3, image_size=300),
+        _v2("efficientnetv2_s", V2_S, 24, dropout=0.2, image_size=384),
+        _v2("efficientnetv2_m", V2_M, 24, dropout=0.3, image_size=480),
+        _v2("efficientnetv2_l", V2_L, 32, dropout=0.4, image_size=480),
+        _v2("efficientnetv2_xl", V2_XL, 32, dropout=0.4, image_size=512),
+        # EfficientNet (V1): (width, depth, resolution, dropout) from the EfficientNet paper.
+        _v1("efficientnet_b0", 1.0, 1.0, 224, 0.2),
+        _v1("efficientnet_b1", 1.0, 1.1, 240, 0.2),
+        _v1("efficientnet_b2", 1.1, 1.2, 260, 0.3),
+        _v1("efficientnet_b3", 1.2, 1.4, 300, 0.3),
+        _v1("efficientnet_b4", 1.4, 1.8, 380, 0.4),
+        _v1("efficientnet_b5", 1.6, 2.2, 456, 0.4),
+        _v1("efficientnet_b6", 1.8, 2.6, 528, 0.5),
+        _v1("efficientnet_b7", 2.0, 3.1, 600, 0.5),
+    )
+}
+
+
+def list_models() -> list[str]:
+    return list(ARCHS)
+
+
+def get_arch(name: str) -> Arch:
+    key = name.strip().lower().replace("-", "_") if isinstance(name, str) else name
+    try:
+        return ARCHS[key]
+    except (KeyError, TypeError):
+        close = difflib.get_close_matches(str(key), ARCHS, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(ARCHS)}"
+        raise UnknownModelError(f"unknown model {name!r}{hint}") from None
