@@ -132,12 +132,18 @@ def create_model(
     arch = get_arch(name)
     if width_mult != 1.0:
         arch = replace(arch, width=arch.width * width_mult)
-    model = EfficientNet(arch.scaled(blocks), num_classes, **options)
-    if weights is not None:
-        from .weights import load_weights
+    spec = arch.scaled(blocks)
+    if weights is None:
+        return EfficientNet(spec, num_classes, **options)
+    from .weights import load_weights, read_safetensors
 
-        load_weights(model, weights)
-    return model
+    if isinstance(weights, (str, PathLike)):
+        # A file gives fresh tensors: build on the meta device and adopt them, skipping a wasted random init.
+        state = read_safetensors(weights)
+        with torch.device("meta"):
+            model = EfficientNet(spec, num_classes, **options)
+        return load_weights(model, state, assign=True)
+    return load_weights(EfficientNet(spec, num_classes, **options), weights)
 
 
 def _seed(name: str):

@@ -103,8 +103,11 @@ def read_safetensors(path: str | PathLike[str]) -> StateDict:
         ) from None
 
 
-def load_weights(model: nn.Module, weights: StateDict | str | PathLike[str]) -> nn.Module:
-    """Load strictly, renaming timm's layout; a misfit says how many keys and shapes differ."""
+def load_weights(model: nn.Module, weights: StateDict | str | PathLike[str], *, assign: bool = False) -> nn.Module:
+    """Load strictly, renaming timm's layout; a misfit says how many keys and shapes differ.
+
+    ``assign=True`` adopts the given tensors instead of copying (for a model built on the meta device).
+    """
     state = read_safetensors(weights) if isinstance(weights, (str, PathLike)) else dict(weights)
     if is_timm_layout(state):
         state = from_timm(state)
@@ -121,5 +124,5 @@ def load_weights(model: nn.Module, weights: StateDict | str | PathLike[str]) -> 
             f"weights do not fit {getattr(getattr(model, 'arch', None), 'name', type(model).__name__)}"
             f" ({len(own)} tensors expected): {'; '.join(parts)}"
         )
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict(state, strict=True, assign=assign)
     return model
