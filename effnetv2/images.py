@@ -38,7 +38,7 @@ def _check_size(image: Image.Image, what: str) -> None:
     w, h = image.size
     if w * h > MAX_IMAGE_PIXELS:
         raise ImageError(
-            f"{what}: {w}x{h} is {w * h / 1e6:.1f} megapixels, above the limit of {MAX_IMAGE_PIXELS / 1e6:g}"
+            f"{what}: {w}x{h} is {w * h / 1e6:.1f} megapixels, above the limit of {MAX_IMAGE_PIXELS / 1e6:g} megapixels"
             " (decompression bomb?)"
         )
     if w == 0 or h == 0:
@@ -83,6 +83,8 @@ def open_image(source: ImageSource) -> Image.Image:
     Raises :class:`ImageError` (a ``ValueError``) with a one-line message for a missing, empty, truncated,
     unidentifiable or too-large image.
     """
+    if not isinstance(source, (str, os.PathLike, bytes, bytearray, Image.Image)):
+        raise ImageError(f"expected a path, bytes or a PIL image, got {type(source).__name__}")
     what = _describe(source)
     if isinstance(source, Image.Image):
         image = source
@@ -91,14 +93,12 @@ def open_image(source: ImageSource) -> Image.Image:
             if not source:
                 raise ImageError("image: no bytes (empty upload?)")
             fp: io.BytesIO | Path = io.BytesIO(source)
-        elif isinstance(source, (str, os.PathLike)):
+        else:
             fp = Path(source)
             if not fp.is_file():
                 raise ImageError(f"{source}: no such image file")
             if fp.stat().st_size == 0:
                 raise ImageError(f"{what}: the file is empty")
-        else:
-            raise ImageError(f"expected a path, bytes or a PIL image, got {type(source).__name__}")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
