@@ -77,3 +77,15 @@ def test_cli_predict_text_and_json(hf_cache, capsys):
     assert all(len(r["top"]) == 3 and set(r["top"][0]) == {"index", "label", "prob"} for r in out)
     expected = predict(load_pretrained(NAME, device="cpu", size="train"), [ASSETS / "coffee.jpg"], topk=3)[0]
     assert [t["index"] for t in out[1]["top"]] == [p.index for p in expected]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_predictions_match_cpu(hf_cache):
+    on_gpu = load_pretrained(NAME, device="auto")
+    assert on_gpu.device.type == "cuda" and next(on_gpu.model.parameters()).is_cuda
+    photos = [ASSETS / "chelsea.jpg", ASSETS / "coffee.jpg"]
+    gpu = predict(on_gpu, photos, topk=5)
+    cpu = predict(load_pretrained(NAME, device="cpu"), photos, topk=5)
+    for g, c in zip(gpu, cpu, strict=True):
+        assert [p.index for p in g] == [p.index for p in c]
+        assert max(abs(p.prob - q.prob) for p, q in zip(g, c, strict=True)) <= 1e-3  # TF32 convs on GPU
