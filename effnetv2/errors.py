@@ -23,3 +23,19 @@ class WeightsMismatchError(WeightsError, ValueError):
 
 class CorruptWeightsError(WeightsError):
     """A weights file that is truncated, corrupt or not safetensors."""
+
+
+class UnknownCheckpointError(EffNetV2Error, ValueError):
+    """A pretrained checkpoint name that is not in the registry."""
+
+
+class HubError(EffNetV2Error, OSError):
+    """The Hugging Face Hub answered, but not with the file asked for (repo, revision or file missing)."""
+
+
+class HubUnavailableError(HubError):
+    """The Hub cannot be reached (or offline mode is on) and the file is not in the local cache."""
+
+
+class ImageError(EffNetV2Error, ValueError):
+    """An image that cannot be read: missing, empty, truncated, not an image, or too large."""

@@ -1,0 +1,68 @@
+"""Eval preprocessing of a checkpoint: the exact resize, crop and normalization its accuracy was measured with.
+
+The steps and their order are timm's eval transform (torchvision ops on PIL images), so the tensors are
+equal to timm's, not merely close; :meth:`EvalTransform.crop` exposes the image the model actually sees,
+which is what a Grad-CAM map must be drawn on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torchvision.transforms.functional as TF
+from PIL import Image
+from torchvision.transforms import InterpolationMode
+
+from .checkpoints import Preprocess
+
+
+def _interpolation(name: str) -> InterpolationMode:
+    try:
+        return InterpolationMode(name)
+    except ValueError:
+        known = ", ".join(m.value for m in InterpolationMode)
+        raise ValueError(f"unknown interpolation {name!r}; known: {known}") from None
+
+
+class EvalTransform:
+    """PIL image -> (3, size, size) float32 tensor, normalized, for one :class:`Preprocess` setting."""
+
+    def __init__(self, cfg: Preprocess):
+        self.cfg = cfg
+        self._mode = _interpolation(cfg.interpolation)
+
+    @property
+    def size(self) -> int:
+        return self.cfg.size
+
+    def crop(self, image: Image.Image) -> Image.Image:
+        """The resized and center-cropped RGB image: exactly the pixels the model sees."""
+        from .images import to_rgb
+
+        image = to_rgb(image)
+        scale = self.cfg.scale_size
+        # center: the shorter side becomes `scale` (aspect kept); squash: both sides do (aspect lost, nothing cut).
+        target = scale if self.cfg.crop_mode == "center" else [scale, scale]
+        resized = TF.resize(image, target, interpolation=self._mode)
+        return TF.center_crop(resized, [self.cfg.size, self.cfg.size])
+
+    def to_tensor(self, crop: Image.Image) -> torch.Tensor:
+        """A crop from :meth:`crop` -> normalized tensor (float in [0, 1], then (x - mean) / std)."""
+        return TF.normalize(TF.to_tensor(crop), list(self.cfg.mean), list(self.cfg.std))
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        return self.to_tensor(self.crop(image))
+
+    def batch(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """(N, 3, size, size); an empty sequence is an error, not an empty batch."""
+        if len(images) == 0:
+            raise ValueError("no images to transform")
+        return torch.stack([self(im) for im in images])
+
+    def __repr__(self) -> str:
+        c = self.cfg
+        return (
+            f"EvalTransform(size={c.size}, resize={c.scale_size} ({c.crop_mode}, {c.interpolation}), "
+            f"crop_pct={c.crop_pct}, mean={c.mean}, std={c.std})"
+        )
