@@ -79,8 +79,9 @@ def test_cli_predict_text_and_json(hf_cache, capsys):
     assert [t["index"] for t in out[1]["top"]] == [p.index for p in expected]
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
 def test_cuda_predictions_match_cpu(hf_cache):
+    assert torch.cuda.is_available(), "run the cuda-marked tests on a machine with a CUDA device"
     on_gpu = load_pretrained(NAME, device="auto")
     assert on_gpu.device.type == "cuda" and next(on_gpu.model.parameters()).is_cuda
     photos = [ASSETS / "chelsea.jpg", ASSETS / "coffee.jpg"]
