@@ -23,3 +23,11 @@ class WeightsMismatchError(WeightsError, ValueError):
 
 class CorruptWeightsError(WeightsError):
     """A weights file that is truncated, corrupt or not safetensors."""
+
+
+class UnsupportedDtypeError(EffNetV2Error, ValueError):
+    """A precision that is unknown or cannot run on the requested device."""
+
+
+class DeviceError(EffNetV2Error, ValueError):
+    """A device that this machine does not have."""
