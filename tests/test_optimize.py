@@ -62,7 +62,8 @@ def test_fp32_logits_match_plain_model(plain, hw):
 def test_bf16_logits_within_two_percent_of_range(plain224, hw):
     plain = plain224
     fast = optimize_for_inference(plain, dtype="bf16")
-    assert fast.stage4[0].expand.weight.dtype == torch.bfloat16  # really reduced precision
+    assert fast.stage5[0].expand.weight.dtype == torch.bfloat16  # really reduced precision
+    assert fast.stage4[0].expand.weight.dtype == torch.float32  # the first MBConv stage stays fp32 on CPU
     x = _images(hw, seed=1)
     with torch.inference_mode():
         expected, got = plain(x), fast(x)
@@ -234,3 +235,12 @@ def test_gpu_check_runs_on_cpu_with_tiny_settings(tmp_path):
     rows = data["results"]
     assert {(r["variant"], r["batch"]) for r in rows} >= {("ours-bf16", 1), ("timm-bf16", 2), ("timm-fp32", 1)}
     assert all(r["images_per_s"] > 0 for r in rows)
+
+
+def test_reduced_precision_stages_rule():
+    with torch.device("meta"):
+        s = create_model("efficientnetv2_s")
+        mm = create_model("efficientnetv2_b0", blocks="MMMMMM")
+    assert opt.reduced_precision_stages(s, "cpu") == ["stage2", "stage3", "stage5", "stage6"]
+    assert opt.reduced_precision_stages(mm, "cpu") == ["stage2", "stage3", "stage4", "stage5", "stage6"]
+    assert opt.reduced_precision_stages(s, "cuda") == s.stage_names[1:-1]  # inspects the type only
