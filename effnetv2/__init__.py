@@ -12,12 +12,14 @@ from .config import ARCHS, Arch, Stage, get_arch, list_models
 from .errors import (
     BlocksError,
     CorruptWeightsError,
+    DeviceError,
     EffNetV2Error,
     HubError,
     HubUnavailableError,
     ImageError,
     UnknownCheckpointError,
     UnknownModelError,
+    UnsupportedDtypeError,
     WeightsError,
     WeightsMismatchError,
 )
@@ -26,11 +28,21 @@ from .images import MAX_IMAGE_PIXELS, open_image
 from .inference import Prediction, predict
 from .labels import imagenet_labels
 from .model import EfficientNet, create_model, effnetv2_l, effnetv2_m, effnetv2_s, effnetv2_xl
+from .optimize import (
+    ACCURATE_LOGIT_ERROR,
+    DtypeSupport,
+    dtype_support,
+    fastest_dtype,
+    logit_error,
+    measure_logit_error,
+    optimize_for_inference,
+)
 from .preprocess import EvalTransform
 from .stats import ModelStats, StageStats, model_stats, stats
 from .weights import from_timm, load_weights, read_safetensors
 
 __all__ = [
+    "ACCURATE_LOGIT_ERROR",
     "ALIASES",
     "ARCHS",
     "CHECKPOINTS",
@@ -41,6 +53,8 @@ __all__ = [
     "BlocksError",
     "Checkpoint",
     "CorruptWeightsError",
+    "DeviceError",
+    "DtypeSupport",
     "EffNetV2Error",
     "EfficientNet",
     "EvalTransform",
@@ -55,22 +69,28 @@ __all__ = [
     "StageStats",
     "UnknownCheckpointError",
     "UnknownModelError",
+    "UnsupportedDtypeError",
     "WeightsError",
     "WeightsMismatchError",
     "create_model",
     "download",
+    "dtype_support",
     "effnetv2_l",
     "effnetv2_m",
     "effnetv2_s",
     "effnetv2_xl",
+    "fastest_dtype",
     "from_timm",
     "get_arch",
     "imagenet_labels",
     "list_models",
     "load_pretrained",
     "load_weights",
+    "logit_error",
+    "measure_logit_error",
     "model_stats",
     "open_image",
+    "optimize_for_inference",
     "predict",
     "read_safetensors",
     "resolve_checkpoint",

@@ -1,0 +1,164 @@
+"""This project's EfficientNetV2 against timm's tf_efficientnetv2_*, same weights, same process, interleaved.
+
+For each model and batch size: median latency of every variant, its ratio to timm fp32 (the reference), and
+its largest logit difference from timm fp32 as a fraction of the logit range (worst image of the batch).
+"Accurate" means at most 2% (``effnetv2.ACCURATE_LOGIT_ERROR``).
+
+    python bench/bench_vs_timm.py                                     # B0, S, M at batch 1 and 8
+    python bench/bench_vs_timm.py --models s --batches 1 --runs 30    # the headline number only
+    python bench/bench_vs_timm.py --models b0 --batches 1 --size 64 --runs 3   # a smoke run (seconds)
+
+Prints a markdown table and writes JSON to bench/results/ (gitignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from harness import interleaved_times, machine_info, markdown_table, reference_pair, summary, write_json
+
+import effnetv2
+
+VARIANTS = ("timm-fp32", "timm-bf16", "ours-eager", "ours-fp32", "ours-bf16", "ours-fp16")
+DEFAULT_VARIANTS = ("timm-fp32", "timm-bf16", "ours-eager", "ours-fp32", "ours-bf16")
+REFERENCE = "timm-fp32"
+
+
+def build_variants(ref: torch.nn.Module, ours: torch.nn.Module, names: list[str]) -> dict[str, Any]:
+    """name -> (model, input dtype). timm's low-precision variant is what a timm user would do by hand."""
+    out: dict[str, Any] = {}
+    for name in names:
+        impl, dtype = name.split("-")
+        if name == "timm-fp32":
+            out[name] = (ref, torch.float32, False)
+        elif impl == "timm":
+            low = copy.deepcopy(ref).to(dtype=effnetv2.optimize.DTYPES[dtype], memory_format=torch.channels_last)
+            out[name] = (low, effnetv2.optimize.DTYPES[dtype], True)
+        elif name == "ours-eager":
+            out[name] = (ours, torch.float32, False)
+        else:
+            out[name] = (effnetv2.optimize_for_inference(ours, dtype=dtype), torch.float32, False)
+    return out
+
+
+def bench_config(
+    variants: dict[str, Any], image_size: int, batch: int, args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    x = torch.randn(batch, 3, image_size, image_size, generator=torch.Generator().manual_seed(batch))
+    inputs = {
+        name: x.to(dtype).contiguous(memory_format=torch.channels_last) if cl else x.to(dtype)
+        for name, (_, dtype, cl) in variants.items()
+    }
+    calls: dict[str, Callable[[], object]] = {
+        name: (lambda m=model, xi=inputs[name]: m(xi)) for name, (model, _, _) in variants.items()
+    }
+    with torch.inference_mode():
+        reference = variants[REFERENCE][0](x)
+        errors = {name: effnetv2.logit_error(calls[name](), reference) for name in calls}
+        times = interleaved_times(calls, runs=args.runs, warmup=args.warmup, budget_s=args.budget)
+    base = summary(times[REFERENCE])["median_ms"]
+    rows = []
+    for name in calls:
+        s = summary(times[name])
+        rows.append(
+            {
+                "variant": name,
+                **s,
+                "ratio": s["median_ms"] / base,
+                "logit_error_pct": 100 * errors[name],
+                "accurate": errors[name] <= effnetv2.ACCURATE_LOGIT_ERROR,
+            }
+        )
+    return rows
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", default=["b0", "s", "m"], help="V2 sizes: b0 b1 b2 b3 s m l xl")
+    p.add_argument("--batches", nargs="+", type=int, default=[1, 8])
+    p.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=VARIANTS)
+    p.add_argument("--runs", type=int, default=20, help="timed runs per variant (after warm-up)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed rounds first")
+    p.add_argument("--budget", type=float, default=90.0, help="seconds per model/batch: caps runs (>= 5)")
+    p.add_argument("--size", type=int, help="image size for every model (default: each checkpoint's test size)")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    p.add_argument("--json", help="output file (default: bench/results/bench_vs_timm-<time>.json)")
+    args = p.parse_args(argv)
+    if REFERENCE not in args.variants:
+        args.variants.insert(0, REFERENCE)
+    if min(args.batches) < 1 or args.runs < 1:
+        p.error("batches and runs must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    info = machine_info()
+    results = []
+    for size in args.models:
+        image_size = args.size or effnetv2.get_arch(f"efficientnetv2_{size}").image_size
+        ref, ours = reference_pair(size, image_size)
+        variants = build_variants(ref, ours, args.variants)
+        for batch in args.batches:
+            for row in bench_config(variants, image_size, batch, args):
+                results.append({"model": f"V2-{size.upper()}", "image_size": image_size, "batch": batch, **row})
+                print(".", end="", file=sys.stderr, flush=True)
+        del variants, ref, ours
+    print(file=sys.stderr)
+    info["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    columns = [
+        ("model", "model"),
+        ("image_size", "size"),
+        ("batch", "batch"),
+        ("variant", "variant"),
+        ("median_ms", "median ms"),
+        ("p25_ms", "p25"),
+        ("p75_ms", "p75"),
+        ("runs", "runs"),
+        ("ratio", "/ timm-fp32"),
+        ("logit_error_pct", "logit err % of range"),
+        ("accurate", "accurate"),
+    ]
+    print(
+        f"{info['cpu']}, {info['logical_cpus']} logical CPUs, {info['torch_threads']} torch threads, "
+        f"torch {info['torch']}, timm {info['timm']}, load {info['loadavg_start']} -> {info['loadavg_end']}\n"
+    )
+    print(markdown_table(results, columns))
+    print()
+    for line in headline(results):
+        print(line)
+    path = write_json("bench_vs_timm", {"command": sys.argv, "machine": info, "results": results}, args.json)
+    print(f"\nJSON: {path}")
+    return 0
+
+
+def headline(results: list[dict[str, Any]]) -> list[str]:
+    """Per model and batch: ours fp32 / timm fp32 and the fastest accurate ours / timm fp32."""
+    lines = []
+    for key in dict.fromkeys((r["model"], r["batch"]) for r in results):
+        rows = [r for r in results if (r["model"], r["batch"]) == key]
+        ours = [r for r in rows if r["variant"].startswith("ours-") and r["accurate"]]
+        fp32 = next((r for r in rows if r["variant"] == "ours-fp32"), None)
+        parts = [f"{key[0]} batch {key[1]}:"]
+        if fp32:
+            parts.append(f"ours-fp32/timm-fp32 = {fp32['ratio']:.3f};")
+        if ours:
+            best = min(ours, key=lambda r: r["median_ms"])
+            parts.append(
+                f"fastest accurate ours = {best['variant']} at {best['ratio']:.3f} x timm-fp32 "
+                f"(logit error {best['logit_error_pct']:.2f}% of range)"
+            )
+        lines.append(" ".join(parts))
+    return lines
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,434 @@
+"""Inference fast path: the same predictions from fewer, fused operations and lower precision.
+
+``optimize_for_inference`` returns a new model (the input is never changed) in which
+
+- every BatchNorm is folded into the convolution before it (all convs here are bias-free and followed by BN),
+  so a ConvBNAct becomes one conv with a bias;
+- on CPU, SiLU and the residual add are fused into that conv through oneDNN post-ops (the op Inductor uses),
+  which saves one pass over memory per activation; without autograd only, so gradients still flow through
+  ordinary ``F.conv2d`` and Grad-CAM works on an fp32 optimized model;
+- the squeeze-and-excitation 1x1 convs on a 1x1 map run as matrix products;
+- activations are channels-last (what oneDNN and cuDNN's tensor cores want);
+- weights and activations are in the chosen dtype in the stages where that pays
+  (:func:`reduced_precision_stages`: on CPU all but stage 1 and the first MBConv stage); the stem, SE gates
+  and classifier stay fp32 (cheap, and where rounding costs most); the model takes fp32 input and returns
+  fp32 logits;
+- on CPU, weights are reordered once per input shape into oneDNN's blocked layout.
+
+TF "SAME" padding stays dynamic (computed from the runtime size), so any input size works. The stage
+structure (``stem``, ``stage1``..., ``head``, ``forward_stages``) is kept, so per-stage hooks still work;
+intermediate stage outputs are in the model's dtype.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .blocks import FusedMBConv, MBConv
+from .errors import DeviceError, UnsupportedDtypeError
+from .layers import Conv2dSame, ConvBNAct, SqueezeExcite, same_padding
+from .model import EfficientNet, Head
+
+DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class DtypeSupport:
+    """Whether a dtype runs on a device, whether the hardware has fast units for it, and why."""
+
+    dtype: str
+    supported: bool
+    fast: bool
+    note: str
+
+
+def _device(device: torch.device | str | None) -> torch.device:
+    if device is None:
+        return torch.device("cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"unknown device {device!r} (e.g. 'cpu', 'cuda', 'cuda:1')") from None
+
+
+def dtype_support(device: torch.device | str | None = None) -> dict[str, DtypeSupport]:
+    """What each of fp32 / bf16 / fp16 does on ``device`` (default: CPU).
+
+    "fast" means native hardware units: AVX-512 BF16 / AMX (bf16) or AMX-FP16 (fp16) on CPU, tensor cores on
+    CUDA. A dtype that is supported but not fast still runs, usually slower than fp32.
+    """
+    dev = _device(device)
+    out = {"fp32": DtypeSupport("fp32", True, True, "reference precision")}
+    if dev.type == "cpu":
+        bf16 = bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        amx_fp16 = bool(getattr(torch._C._cpu, "_is_amx_fp16_supported", lambda: False)())
+        out["bf16"] = DtypeSupport(
+            "bf16", True, bf16, "oneDNN with AVX-512 BF16 / AMX" if bf16 else "no native bf16 units: emulated, slow"
+        )
+        out["fp16"] = DtypeSupport(
+            "fp16", True, amx_fp16, "AMX-FP16" if amx_fp16 else "no AMX-FP16 on this CPU: runs, but slower than fp32"
+        )
+    elif dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {dev} requested, but CUDA is not available here")
+        major, _ = torch.cuda.get_device_capability(dev)
+        bf16 = torch.cuda.is_bf16_supported()
+        out["bf16"] = DtypeSupport("bf16", bf16, bf16 and major >= 8, f"compute capability {major}.x")
+        out["fp16"] = DtypeSupport("fp16", True, major >= 7, f"compute capability {major}.x")
+    else:
+        for name in ("bf16", "fp16"):
+            out[name] = DtypeSupport(name, True, False, f"not checked on {dev.type}")
+    return out
+
+
+def fastest_dtype(device: torch.device | str | None = None) -> str:
+    """The reduced precision with native units on ``device``, else fp32.
+
+    fp16 is preferred when both are fast (CUDA tensor cores): three more mantissa bits. On V2-S at 384 on an
+    H100, fp16 logits were within 0.3-0.5% of the fp32 logit range and bf16 ones 3-4% off (timm alike).
+    On CPUs with AVX-512 BF16 / AMX but no AMX-FP16, bf16 is the fast one. Whether a dtype is accurate enough
+    for a given model is measured with :func:`measure_logit_error`.
+    """
+    support = dtype_support(device)
+    for name in ("fp16", "bf16"):
+        if support[name].supported and support[name].fast:
+            return name
+    return "fp32"
+
+
+# The project's bar for "accurate": the largest logit difference at most 2% of the fp32 logit range.
+ACCURATE_LOGIT_ERROR = 0.02
+
+
+def logit_error(output: torch.Tensor, reference: torch.Tensor) -> float:
+    """Largest absolute logit difference as a fraction of the reference's logit range (max - min), worst image.
+
+    The range, not the values, sets what a difference means: argmax and top-k flip only when an error is
+    comparable to the gaps between logits. For a batch (N, classes) each image is judged against its own range.
+    """
+    if output.shape != reference.shape:
+        raise ValueError(f"logits of shape {tuple(output.shape)} cannot be compared with {tuple(reference.shape)}")
+    ref = reference.detach().float().reshape(reference.shape[0] if reference.ndim > 1 else 1, -1)
+    diff = (output.detach().float().to(ref.device).reshape(ref.shape) - ref).abs().amax(1)
+    spread = ref.amax(1) - ref.amin(1)
+    ratio = torch.where(spread > 0, diff / spread.clamp_min(torch.finfo(torch.float32).tiny), diff * float("inf"))
+    return float(ratio.nan_to_num(0.0).max())
+
+
+def measure_logit_error(
+    reference: nn.Module, model: nn.Module, image_size: int | tuple[int, int], *, batch: int = 2, seed: int = 0
+) -> float:
+    """:func:`logit_error` of ``model`` against ``reference`` (e.g. the plain fp32 model) on random images."""
+    h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
+    x = torch.randn(batch, 3, h, w, generator=torch.Generator().manual_seed(seed))
+    device = next(reference.parameters()).device
+    with torch.inference_mode():
+        return logit_error(model(x), reference(x.to(device)))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Fused conv (+ SiLU) (+ residual add) through oneDNN post-ops
+
+
+def _probe_onednn() -> bool:
+    """Whether ``mkldnn::_convolution_pointwise`` exists and agrees with conv + SiLU (+ add) here."""
+    try:
+        op = torch.ops.mkldnn._convolution_pointwise
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(1, 8, 5, 6, generator=g).contiguous(memory_format=torch.channels_last)
+        w = torch.randn(8, 8, 3, 3, generator=g).contiguous(memory_format=torch.channels_last)
+        b = torch.randn(8, generator=g)
+        other = torch.randn(1, 8, 5, 6, generator=g).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            ref = F.conv2d(x, w, b, 1, 1)
+            act = op(x, w, b, [1, 1], [1, 1], [1, 1], 1, "swish", [], "")
+            add = op.binary(x, other, w, b, [1, 1], [1, 1], [1, 1], 1, "add", None, None, [], None)
+        return torch.allclose(act, F.silu(ref), atol=1e-4) and torch.allclose(add, ref + other, atol=1e-4)
+    except (RuntimeError, AttributeError, NotImplementedError):
+        return False
+
+
+_ONEDNN_OK: bool | None = None
+
+
+def onednn_fusion_available() -> bool:
+    """Probed once per process; when False the fast path uses ordinary conv + SiLU (still BN-folded)."""
+    global _ONEDNN_OK
+    if _ONEDNN_OK is None:
+        _ONEDNN_OK = _probe_onednn()
+    return _ONEDNN_OK
+
+
+# Weights reordered ahead for these dtypes (see FoldedConv._fused_weight), for this many input shapes each.
+_PACKED_DTYPES = (torch.float32, torch.bfloat16)
+_PACKED_SHAPES = 4
+
+
+class FoldedConv(nn.Module):
+    """A conv with BatchNorm folded into its weight and bias, then SiLU or nothing, optionally + residual.
+
+    ``same`` keeps TF's dynamic "SAME" padding for strided convs; otherwise padding is static and symmetric.
+    """
+
+    def __init__(self, block: ConvBNAct, *, fuse: bool):
+        super().__init__()
+        conv, bn = block.conv, block.bn
+        scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+        weight = conv.weight.detach() * scale.reshape(-1, 1, 1, 1)
+        bias = bn.bias.detach() - bn.running_mean * scale
+        if conv.bias is not None:
+            bias = bias + conv.bias.detach() * scale
+        self.weight = nn.Parameter(weight.clone())
+        self.bias = nn.Parameter(bias.clone())
+        self.stride = tuple(conv.stride)
+        self.groups = conv.groups
+        self.same = isinstance(conv, Conv2dSame)
+        self.padding = (0, 0) if self.same else tuple(conv.padding)
+        self.silu = isinstance(block.act, nn.SiLU)
+        self.fuse = fuse
+        self.pack = False
+        self._packed: dict[tuple[int, ...], torch.Tensor] = {}
+        self._packed_for: tuple[int, torch.dtype, int] | None = None
+
+    def __getstate__(self) -> dict:
+        # oneDNN's opaque packed tensors neither copy nor pickle; they are rebuilt on the next call.
+        state = super().__getstate__()
+        return {**state, "_packed": {}, "_packed_for": None}
+
+    def _fused_weight(self, x: torch.Tensor) -> torch.Tensor:
+        """The weight reordered once per input shape into the layout oneDNN picks for that shape.
+
+        Else every call reorders it. Measured 5-10% faster for fp32 and bf16; packed without the shape,
+        oneDNN picked a layout that made V2-B0 several times slower. The cache is dropped as soon as the
+        weight is moved, cast or changed, and holds a few shapes at most.
+        """
+        if not self.pack:
+            return self.weight
+        w = self.weight
+        source = (w.data_ptr(), w.dtype, 0 if w.is_inference() else w._version)  # inference tensors: no version
+        if source != self._packed_for:
+            self._packed, self._packed_for = {}, source
+        key = tuple(x.shape)
+        packed = self._packed.get(key)
+        if packed is None:
+            if len(self._packed) >= _PACKED_SHAPES:
+                self._packed.pop(next(iter(self._packed)))
+            packed = torch.ops.mkldnn._reorder_convolution_weight(
+                self.weight.detach(), list(self.padding), list(self.stride), [1, 1], self.groups, list(key)
+            )
+            self._packed[key] = packed
+        return packed
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.same:
+            return x
+        k = self.weight.shape[-2:]
+        top, bottom = same_padding(x.shape[-2], k[0], self.stride[0])
+        left, right = same_padding(x.shape[-1], k[1], self.stride[1])
+        return F.pad(x, (left, right, top, bottom)) if top or bottom or left or right else x
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        x = self._pad(x)
+        if self.fuse and not torch.is_grad_enabled() and x.device.type == "cpu":
+            op = torch.ops.mkldnn._convolution_pointwise
+            args = (self._fused_weight(x), self.bias, list(self.padding), list(self.stride), [1, 1], self.groups)
+            if residual is None or self.silu:  # oneDNN would apply SiLU after the add: add separately
+                y = op(x, *args, "swish" if self.silu else "none", [], "")
+                return y if residual is None else y + residual
+            return op.binary(x, residual, *args, "add", None, None, [], None)
+        y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, 1, self.groups)
+        if self.silu:
+            y = F.silu(y)
+        return y if residual is None else y + residual
+
+    def extra_repr(self) -> str:
+        out_ch, in_per_group, kh, kw = self.weight.shape
+        pad = "same" if self.same else self.padding
+        return (
+            f"{in_per_group * self.groups}, {out_ch}, kernel=({kh}, {kw}), stride={self.stride}, padding={pad}, "
+            f"groups={self.groups}, silu={self.silu}, fused={self.fuse}"
+        )
+
+
+class SqueezeExciteGemm(SqueezeExcite):
+    """SE with its 1x1 convs on a 1x1 map run as matrix products, in the parameters' precision.
+
+    Kept in fp32 in a reduced-precision model: it is tiny (one vector per image), and a gate rounded
+    before the multiply would scale every channel's error.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.reduce.weight
+        # sum accumulates in fp32 internally; a bf16 mean (or mean(dtype=)) first copies all of x to fp32.
+        s = x.sum((2, 3)).to(w.dtype) / (x.shape[-2] * x.shape[-1])
+        s = F.silu(F.linear(s, w.flatten(1), self.reduce.bias))
+        gate = torch.sigmoid(F.linear(s, self.expand.weight.flatten(1), self.expand.bias))
+        return x * gate.to(x.dtype)[:, :, None, None]
+
+
+class InferenceMBConv(nn.Module):
+    """MBConv for inference: expand -> depthwise -> SE -> project (+ input, fused into the project conv)."""
+
+    def __init__(self, block: MBConv, *, fuse: bool):
+        super().__init__()
+        self.expand = FoldedConv(block.expand, fuse=fuse) if block.expand is not None else None
+        self.depthwise = FoldedConv(block.depthwise, fuse=fuse)
+        self.se = _se(block.se) if block.se is not None else None
+        self.project = FoldedConv(block.project, fuse=fuse)
+        self.residual = block.drop_path is not None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.expand(x) if self.expand is not None else x
+        y = self.depthwise(y)
+        if self.se is not None:
+            y = self.se(y)
+        return self.project(y, x if self.residual else None)
+
+
+class InferenceFusedMBConv(nn.Module):
+    """Fused-MBConv for inference: kxk expand (-> 1x1 project) (+ input, fused into the last conv)."""
+
+    def __init__(self, block: FusedMBConv, *, fuse: bool):
+        super().__init__()
+        self.expand = FoldedConv(block.expand, fuse=fuse)
+        self.project = FoldedConv(block.project, fuse=fuse) if block.project is not None else None
+        self.residual = block.drop_path is not None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = x if self.residual else None
+        if self.project is None:
+            return self.expand(x, skip)
+        return self.project(self.expand(x), skip)
+
+
+def _se(se: SqueezeExcite) -> SqueezeExciteGemm:
+    out = SqueezeExciteGemm(se.reduce.in_channels, se.reduce.out_channels)
+    out.load_state_dict(se.state_dict())
+    return out.to(se.reduce.weight.device)
+
+
+class InferenceStem(nn.Module):
+    """The stem conv, fp32 in every model (the image is not rounded), on any float input of any layout."""
+
+    def __init__(self, stem: ConvBNAct, *, fuse: bool, channels_last: bool):
+        super().__init__()
+        self.conv = FoldedConv(stem, fuse=fuse)
+        self.channels_last = channels_last  # a bool: torch.memory_format objects do not pickle
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.conv.weight
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+        return self.conv(x.to(device=w.device, dtype=w.dtype).contiguous(memory_format=layout))
+
+
+class InferenceStage(nn.Sequential):
+    """A stage that runs in its own precision (``dtype``): its input is cast to it, its output stays in it."""
+
+    def __init__(self, *blocks: nn.Module, dtype: torch.dtype):
+        super().__init__(*blocks)
+        self.dtype = dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.to(self.dtype))
+
+
+class InferenceHead(nn.Module):
+    """Head with a folded conv; pooling and classifier in the classifier's precision (fp32); fp32 logits."""
+
+    def __init__(self, head: Head, *, fuse: bool):
+        super().__init__()
+        self.conv = FoldedConv(head.conv, fuse=fuse)
+        self.classifier = copy.deepcopy(head.classifier)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x.to(self.conv.weight.dtype))
+        dtype = self.classifier.weight.dtype if isinstance(self.classifier, nn.Linear) else torch.float32
+        return self.classifier(x.mean((2, 3), dtype=dtype)).float()
+
+
+def reduced_precision_stages(model: EfficientNet, device: torch.device | str) -> list[str]:
+    """The stages that run in bf16/fp16 when one is asked for; the others stay fp32.
+
+    On CUDA every stage. On CPU all but two, chosen by measurement on V2-S at 384 (random weights,
+    calibrated BN, 30 images): stage 1 (few channels: no faster in bf16) and the first MBConv stage (only
+    about 10% faster), both early, so that their rounding errors would pass through the most layers.
+    With them in fp32 the worst logit error fell from 2.3% to 1.95% of the range (median 1.5% -> 1.4%)
+    for about 5% more time; the Fused-MBConv stages (dense 3x3 convs) gain most, about 2.5x.
+    """
+    names = model.stage_names[1:-1]
+    if _device(device).type != "cpu":
+        return list(names)
+    first_mbconv = next((n for n, st in zip(names, model.spec.stages, strict=True) if st.operator == "MBConv"), None)
+    return [n for n in names[1:] if n != first_mbconv]
+
+
+_CONVERTERS: dict[type[nn.Module], Callable[..., nn.Module]] = {
+    MBConv: InferenceMBConv,
+    FusedMBConv: InferenceFusedMBConv,
+}
+
+
+def _check_dtype(dtype: str, dev: torch.device) -> torch.dtype:
+    if dtype not in DTYPES:
+        raise UnsupportedDtypeError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    support = dtype_support(dev)[dtype]
+    if not support.supported:
+        raise UnsupportedDtypeError(f"{dtype} is not supported on {dev}: {support.note}")
+    return DTYPES[dtype]
+
+
+def optimize_for_inference(
+    model: EfficientNet,
+    *,
+    dtype: str = "fp32",
+    channels_last: bool | None = None,
+    device: torch.device | str | None = None,
+) -> EfficientNet:
+    """A new, eval-mode model with the same predictions, faster (``model`` is left unchanged).
+
+    ``dtype``: "fp32" (same logits to rounding), "bf16" or "fp16" (weights and activations; check the error
+    with :func:`logit_error`). ``channels_last``: None picks it (True: faster with oneDNN and cuDNN).
+    ``device``: where the new model lives (default: the input model's device). Input may be any float
+    tensor on any device; logits come back in fp32 on the model's device. Call it under
+    ``torch.inference_mode()``: the fused CPU kernels run only without autograd.
+    """
+    if not isinstance(model, EfficientNet):
+        raise TypeError(f"optimize_for_inference expects an effnetv2 EfficientNet, got {type(model).__name__}")
+    dev = _device(device) if device is not None else next(model.parameters()).device
+    torch_dtype = _check_dtype(dtype, dev)
+    if channels_last is None:
+        channels_last = True
+    fuse = dev.type == "cpu" and torch_dtype in (torch.float32, torch.bfloat16) and onednn_fusion_available()
+
+    out = EfficientNet.__new__(EfficientNet)  # a fresh shell: nothing (hooks included) shared with ``model``
+    nn.Module.__init__(out)
+    for key, value in vars(model).items():
+        if not key.startswith("_") and key != "training":
+            setattr(out, key, copy.deepcopy(value))
+    reduced = set(reduced_precision_stages(model, dev)) if torch_dtype != torch.float32 else set()
+    out.stem = InferenceStem(model.stem, fuse=fuse, channels_last=channels_last)
+    for name in model.stage_names[1:-1]:
+        blocks = [_CONVERTERS[type(b)](b, fuse=fuse) for b in getattr(model, name)]
+        setattr(out, name, InferenceStage(*blocks, dtype=torch_dtype if name in reduced else torch.float32))
+    out.head = InferenceHead(model.head, fuse=fuse)
+    out.eval()
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    out.to(device=dev, memory_format=memory_format)
+    # Reduced precision only where it pays: the chosen stages and the head conv. SE gates stay fp32 (tiny;
+    # a rounded gate scales a whole channel's error), as do the stem (it sees the image) and the classifier.
+    last = model.stage_names[-2]
+    for name in [*reduced, "head"] if last in reduced else reduced:
+        getattr(out, name).to(torch_dtype)
+    for module in [out.head.classifier, *(m for m in out.modules() if isinstance(m, SqueezeExcite))]:
+        module.float()
+    for module in out.modules():
+        if isinstance(module, FoldedConv):
+            module.pack = module.fuse and module.weight.dtype in _PACKED_DTYPES
+    out.inference_dtype = dtype
+    return out
