@@ -39,3 +39,19 @@ class HubUnavailableError(HubError):
 
 class ImageError(EffNetV2Error, ValueError):
     """An image that cannot be read: missing, empty, truncated, not an image, or too large."""
+
+
+class UnsupportedDtypeError(EffNetV2Error, ValueError):
+    """A precision that is unknown or cannot run on the requested device."""
+
+
+class DeviceError(EffNetV2Error, ValueError):
+    """A device that this machine does not have."""
+
+
+class BoundsError(EffNetV2Error, ValueError):
+    """A request value outside what the app accepts (top-k, runs, batch, image size, preset ...)."""
+
+
+class StageError(EffNetV2Error, ValueError):
+    """A stage name that the model does not have (Grad-CAM targets, timing rows)."""
