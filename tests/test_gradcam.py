@@ -209,3 +209,54 @@ def test_bad_requests(kwargs, error, match):
 def test_bad_input_shape():
     with pytest.raises(ValueError, match=r"expected one image of shape"):
         grad_cam(TinyNet(), torch.zeros(2, 3, SIZE, SIZE))
+
+
+def test_cli_cam_writes_the_overlay(b0_checkpoint, tmp_path, capsys):
+    """With a timm-made B0 checkpoint as --weights; the overlay has the crop's size (224 for B0's test size)."""
+    from effnetv2.cli import main
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (300, 200), (10, 200, 30)).save(photo)
+    out = tmp_path / "cam.png"
+    argv = ["cam", str(photo), "--checkpoint", "b0", "--weights", str(b0_checkpoint), "--device", "cpu"]
+    assert main([*argv, "--stage", "stage5", "--class", "3", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "class 3" in text and "at stage5" in text
+    with Image.open(out) as im:
+        assert im.size == (224, 224) and im.mode == "RGB"
+    assert main([*argv, "--signed", "--colormap", "coolwarm", "--out", str(tmp_path / "signed.png")]) == 0
+    assert "at stage6" in capsys.readouterr().out  # the default target: the last stage
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--stage", "stage9"], "no Grad-CAM target 'stage9'"),
+        (["--class", "1000"], "class index must be a whole number from 0 to 999"),
+        (["--colormap", "nope"], "unknown colormap"),
+        (["--out", "x.jpg"], "--out must be a .png file"),
+    ],
+)
+def test_cli_cam_errors_are_one_line(b0_checkpoint, tmp_path, capsys, extra, match):
+    from effnetv2.cli import main
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (64, 64)).save(photo)
+    argv = ["cam", str(photo), "--checkpoint", "b0", "--weights", str(b0_checkpoint), "--device", "cpu"]
+    if "--out" not in extra:
+        extra = [*extra, "--out", str(tmp_path / "o.png")]
+    assert main([*argv, *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and match in err
+
+
+def test_cli_cam_unreadable_image(b0_checkpoint, tmp_path, capsys):
+    from effnetv2.cli import main
+
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    assert (
+        main(["cam", str(bad), "--weights", str(b0_checkpoint), "--checkpoint", "b0", "--out", str(tmp_path / "o.png")])
+        == 2
+    )
+    assert capsys.readouterr().err.count("\n") == 1

@@ -1,3 +1,4 @@
+import json
 import math
 
 import pytest
@@ -215,3 +216,41 @@ def test_reduced_precision_and_channels_last_run(b0, dtype, channels_last):
     b = benchmark(b0, image_size=SIZE, runs=1, warmup=0, device="cpu", dtype=dtype, channels_last=channels_last)
     assert b.latency.context.dtype == dtype and b.latency.context.channels_last is channels_last
     assert all(math.isfinite(s.median_ms) for s in b.latency.stages)
+
+
+def test_cli_bench_json_and_text(capsys):
+    from effnetv2.cli import main
+
+    argv = ["bench", "efficientnetv2_b0", "--image-size", str(SIZE), "--runs", "2", "--warmup", "0", "--device", "cpu"]
+    assert main([*argv, "--batch", "2", "--dtype", "bf16", "--json"]) == 0
+    out = capsys.readouterr()
+    d = json.loads(out.out)
+    assert set(d) == {
+        "model", "blocks", "device", "dtype", "threads", "batch", "image_size", "total_ms", "stage_sum_ms", "stages"
+    }  # fmt: skip
+    assert (d["dtype"], d["batch"], d["image_size"], len(d["stages"])) == ("bf16", 2, SIZE, 8)
+    assert "[100%]" in out.err
+    assert main([*argv, "--blocks", "MMMMMM", "--train"]) == 0
+    text = capsys.readouterr().out
+    assert "blocks=MMMMMM" in text and "stage sum" in text and "images/s" in text
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--runs", "500"], "runs must be from 1 to 200"),
+        (["--image-size", "2000"], "image size must be from 32 to 1024"),
+        (["--dtype", "int8"], "invalid choice"),
+        (["--device", "tpu"], "device"),
+    ],
+)
+def test_cli_bench_errors_are_one_line(capsys, extra, match):
+    from effnetv2.cli import main
+
+    try:
+        rc = main(["bench", "efficientnetv2_b0", "--runs", "1", *extra])
+    except SystemExit as exit_:  # argparse's own errors (e.g. a dtype not among the choices)
+        rc = exit_.code
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and match in err
