@@ -84,6 +84,12 @@ def test_stage_latency_structure(b0):
     assert lat.to_dict()["stages"][0]["name"] == "stem"
 
 
+def test_smallest_image_size_runs(b0):
+    """At 32 px the last stages are 1x1: per-stage counts and timing must still work at batch 1."""
+    lat = stage_latency(b0, image_size=32, runs=1, warmup=0, runtime=resolve("cpu"))
+    assert lat.stages[-1].macs > 0
+
+
 def test_model_left_as_found(b0):
     b0.train()
     stage_latency(b0, image_size=SIZE, runs=1, warmup=0, runtime=resolve("cpu"))
@@ -254,3 +260,35 @@ def test_cli_bench_errors_are_one_line(capsys, extra, match):
     assert rc == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and match in err
+
+
+def test_gpu_engine_check_runs_on_cpu(tmp_path):
+    """bench/gpu_engine_check.py is written for CUDA; on CPU it must run the same steps and report them all.
+
+    Its pass/fail verdict is a timing comparison (for the GPU run), so only the report's content is checked.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "gpu_engine_check.py"
+    out = tmp_path / "report.json"
+    args = ["--device", "cpu", "--models", "efficientnetv2_b0", "--image-size", "32", "--batch", "2", "--runs", "2"]
+    proc = subprocess.run(
+        [sys.executable, str(script), *args, "--train-batch", "2", "--train-steps", "1", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr
+    report = json.loads(out.read_text())["efficientnetv2_b0"]
+    assert report["device"].startswith("cpu") and report["batch"] == 2 and report["image_size"] == 32
+    for dtype in ("fp32", "bf16", "fp16"):
+        row = report["dtypes"][dtype]
+        assert row["clock"] == "perf_counter"
+        assert row["stage_sum_ratio"] == pytest.approx(row["stage_sum_ms"] / row["events_total_ms"])
+        assert row["events_vs_timer"] == pytest.approx(row["events_total_ms"] / row["timer_ms"])
+        assert set(row["stages_ms"]) == {"stem", *(f"stage{i}" for i in range(1, 7)), "head"}
+        assert math.isfinite(row["max_logit_dev_vs_fp32"])
+    assert report["dtypes"]["fp32"]["max_logit_dev_vs_fp32"] == 0.0
+    assert report["dtypes"]["bf16"]["train_images_per_s"] > 0 and report["gradcam_x_forward"] > 0
