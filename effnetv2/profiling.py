@@ -281,23 +281,20 @@ def stage_latency(
     runtime.prepare(model).eval()
     x = _random_images(batch, image_size, runtime)
     names = list(model.stage_names)
-    # One (start, end) pair per stage and per run, plus the end-to-end pair; read after one synchronize.
-    marks: list[dict[str, list[Event]]] = []
-    current: dict[str, list[Event]] = {}
+    # One (start, end) pair per stage and per run, plus the end-to-end pair, made before the run so that the
+    # hooks only record (their own cost shows in a launch-bound GPU run); read after one synchronize.
+    marks: list[dict[str, tuple[Event, Event]]] = []
+    current: dict[str, tuple[Event, Event]] = {}
 
     def pre(name: str):
         def hook(module, args):
-            ev = clock.event()
-            current[name] = [ev]
-            ev.record()
+            current[name][0].record()
 
         return hook
 
     def post(name: str):
         def hook(module, args, output):
-            ev = clock.event()
-            ev.record()
-            current[name].append(ev)
+            current[name][1].record()
 
         return hook
 
@@ -309,12 +306,10 @@ def stage_latency(
         total = warmup + runs
         with torch.inference_mode(), runtime.autocast():
             for i in range(total):
-                current = {}
-                start, end = clock.event(), clock.event()
-                start.record()
+                current = {key: (clock.event(), clock.event()) for key in ["total", *names]}
+                current["total"][0].record()
                 model(x)
-                end.record()
-                current["total"] = [start, end]
+                current["total"][1].record()
                 if i >= warmup:
                     marks.append(current)
                 _notify(progress, (i + 1) / total, f"{'warm-up' if i < warmup else 'run'} {i + 1}/{total}")

@@ -184,8 +184,8 @@ def test_overlay_blends_on_the_crop():
     assert np.array_equal(np.asarray(overlay(crop, heat, opacity=0.0)), np.asarray(crop))
     full = np.asarray(overlay(crop, heat, opacity=1.0, colormap="gray"))
     assert (full == 255).all()
-    half = np.asarray(overlay(crop, heat, opacity=0.5, colormap="gray"))
-    np.testing.assert_array_equal(half[0, 0], [228, 178, 128])
+    half = np.asarray(overlay(crop, heat, opacity=0.3, colormap="gray")).astype(float)
+    assert np.abs(half[0, 0] - (0.7 * np.array([200, 100, 0]) + 0.3 * 255)).max() <= 1  # 8-bit rounding
 
 
 @pytest.mark.parametrize(
