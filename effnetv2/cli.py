@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from .errors import EffNetV2Error
 
@@ -96,6 +97,148 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stderr_progress(enabled: bool = True):
+    """Progress for long runs on stderr: one rewritten line on a terminal, a line per quarter otherwise."""
+    if not enabled:
+        return None
+    tty = sys.stderr.isatty()
+    last = [-1]
+
+    def show(fraction: float, text: str) -> None:
+        if tty:
+            print(f"\r[{100 * fraction:3.0f}%] {text:<60}", end="\n" if fraction >= 1 else "", file=sys.stderr)
+        elif int(fraction * 4) > last[0]:
+            last[0] = int(fraction * 4)
+            print(f"[{100 * fraction:3.0f}%] {text}", file=sys.stderr)
+
+    return show
+
+
+def _print_latency(lat) -> None:
+    c = lat.context
+    print(
+        f"{c.model}  blocks={c.blocks}  {c.device}  {c.dtype}  threads={c.threads}  batch={c.batch}  "
+        f"image={c.image_size}px  runs={lat.runs} (after {lat.warmup} warm-up)"
+    )
+    head = f"{'stage':<7} {'median ms':>10} {'p10 ms':>9} {'p90 ms':>9} {'params':>9} {'MACs':>9}"
+    print(head)
+    print("-" * len(head))
+    for s in lat.stages:
+        print(
+            f"{s.name:<7} {s.median_ms:>10.3f} {s.p10_ms:>9.3f} {s.p90_ms:>9.3f} {_fmt_count(s.params):>9} "
+            f"{s.macs / 1e9:>8.3f}G"
+        )
+    verdict = "agree" if lat.agrees else "DISAGREE"
+    print(
+        f"end-to-end {lat.total_ms:.3f} ms (p10 {lat.total.p10_ms:.3f}, p90 {lat.total.p90_ms:.3f}); stage sum "
+        f"{lat.stage_sum_ms:.3f} ms = {100 * lat.ratio:.1f}% ({verdict} within 10%)"
+    )
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .profiling import benchmark
+
+    result = benchmark(
+        args.model,
+        blocks=args.blocks,
+        image_size=args.image_size,
+        batch=args.batch,
+        runs=args.runs,
+        warmup=args.warmup,
+        device=args.device,
+        dtype=args.dtype,
+        channels_last=args.channels_last,
+        train=args.train,
+        progress=_stderr_progress(),
+    )
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    _print_latency(result.latency)
+    if result.throughput is not None:
+        t = result.throughput
+        print(
+            f"training: {t.images_per_s:.1f} images/s (batch {t.context.batch}, forward + backward + SGD step, "
+            f"median of {t.steps} steps: {t.step.median_ms:.1f} ms)"
+        )
+    return 0
+
+
+def cmd_cam(args: argparse.Namespace) -> int:
+    from .gradcam import grad_cam
+    from .hub import load_pretrained
+    from .images import open_image
+
+    _quiet_hub_client()
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise ValueError(f"--out must be a .png file, got {args.out!r}")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"--out: no such folder {str(out.parent)!r}")
+    pretrained = load_pretrained(args.checkpoint, weights=args.weights, revision=args.revision, device=args.device)
+    crop = pretrained.transform.crop(open_image(args.image))
+    result = grad_cam(
+        pretrained.model,
+        pretrained.transform.to_tensor(crop),
+        target=args.stage,
+        classes=args.class_index,
+        relu=not args.signed,
+        image=crop,
+        opacity=args.opacity,
+        colormap=args.colormap,
+        labels=pretrained.labels,
+    )
+    result.overlays[0].save(out)
+    c, label, p = result.classes[0], result.labels[0], result.scores[0]
+    print(f"{args.image}: Grad-CAM of class {c} ({label}, p={100 * p:.2f}%) at {result.target} -> {out}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare
+
+    result = compare(
+        args.model,
+        args.blocks,
+        image_size=args.image_size,
+        batch=args.batch,
+        runs=args.runs,
+        warmup=args.warmup,
+        device=args.device,
+        dtype=args.dtype,
+        train=not args.no_train,
+        train_batch=args.train_batch,
+        progress=_stderr_progress(),
+    )
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    d = result.to_dict()
+    print(f"{d['model']}  {d['device']}  {d['dtype']}  threads={d['threads']}  batch={d['batch']}  runs={d['runs']}")
+    rows = [d["baseline"], *d["variants"]]
+    names = [s["name"] for s in d["baseline"]["stages"]]
+    print(f"{'':<24}" + "".join(f"{r['label']:>20}" for r in rows))
+    print(f"{'params':<24}" + "".join(f"{_fmt_count(r['params']):>20}" for r in rows))
+    print(f"{'MACs':<24}" + "".join(f"{r['macs'] / 1e9:>19.3f}G" for r in rows))
+    for name in names:
+        cells = [next(s["median_ms"] for s in r["stages"] if s["name"] == name) for r in rows]
+        print(f"{name + ' ms':<24}" + "".join(f"{v:>20.3f}" for v in cells))
+    print(f"{'end-to-end ms':<24}" + "".join(f"{r['total_ms']:>20.3f}" for r in rows))
+    if d["train_batch"] is not None:
+        print(f"{'train images/s':<24}" + "".join(f"{r['images_per_s']:>20.1f}" for r in rows))
+    for v in d["variants"]:
+        delta = v["delta"]
+        parts = [f"params {delta['params']['pct']:+.1f}%", f"MACs {delta['macs']['pct']:+.1f}%",
+                 f"latency {delta['total_ms']['pct']:+.1f}%"]  # fmt: skip
+        if delta["images_per_s"]["pct"] is not None:
+            parts.append(f"train images/s {delta['images_per_s']['pct']:+.1f}%")
+        note = f"  [{v['note']}]" if v["note"] else ""
+        print(f"{v['label']} vs baseline: {', '.join(parts)}{note}")
+    if d["baseline"]["note"]:
+        print(f"baseline: {d['baseline']['note']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .config import list_models
 
@@ -128,6 +271,52 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--device", default="auto", help="auto (default: CUDA if available), cpu, cuda, cuda:N")
     pr.add_argument("--json", action="store_true", help='print [{"image", "top": [{"index", "label", "prob"}]}]')
     pr.set_defaults(handler=cmd_predict)
+
+    from .devices import DEVICE_CHOICES, DTYPES
+    from .profiling import BATCH_RANGE, RUNS_RANGE, WARMUP_RANGE
+
+    def measured(p: argparse.ArgumentParser, runs: int) -> None:
+        p.add_argument("--batch", type=_positive_int, default=1, help=f"images per forward pass (max {BATCH_RANGE[1]})")
+        p.add_argument(
+            "--runs", type=_positive_int, default=runs, help=f"timed runs (default {runs}, max {RUNS_RANGE[1]})"
+        )
+        p.add_argument("--warmup", type=int, default=3, help=f"untimed runs first (default 3, max {WARMUP_RANGE[1]})")
+        p.add_argument("--device", default="auto", help=f"{', '.join(DEVICE_CHOICES)} or cuda:N (default auto)")
+        p.add_argument("--dtype", choices=tuple(DTYPES), default="fp32", help="autocast precision (default fp32)")
+
+    be = sub.add_parser("bench", help="per-stage latency (median, p10/p90) and optional training throughput")
+    be.add_argument("model", help=f"one of: {', '.join(list_models())}")
+    be.add_argument("--blocks", help="one letter per stage: F = Fused-MBConv, M = MBConv")
+    be.add_argument("--image-size", type=_positive_int, help="input size in pixels (default: the model's)")
+    measured(be, 20)
+    be.add_argument("--channels-last", action="store_true", help="NHWC memory format for model and input")
+    be.add_argument("--train", action="store_true", help="also forward + backward images/s")
+    be.add_argument("--json", action="store_true", help="print one JSON object")
+    be.set_defaults(handler=cmd_bench)
+
+    cam = sub.add_parser("cam", help="Grad-CAM overlay of an image on the crop the model sees")
+    cam.add_argument("image", help="an image file (any format PIL reads)")
+    cam.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help=f"{names} (default: {DEFAULT_CHECKPOINT})")
+    cam.add_argument("--weights", help="a local .safetensors file instead of the Hub")
+    cam.add_argument("--revision", help="a branch, tag or commit of the Hub repo (default: main)")
+    cam.add_argument("--stage", help="stem, stage1 ... stageN or head (default: the last stage)")
+    cam.add_argument("--class", dest="class_index", type=int, help="class index (default: the top-1 class)")
+    cam.add_argument("--signed", action="store_true", help="signed map (evidence against shows too)")
+    cam.add_argument("--opacity", type=float, default=0.5, help="of the map over the image, 0-1 (default 0.5)")
+    cam.add_argument("--colormap", help="a matplotlib colormap (default: jet; RdBu_r for --signed)")
+    cam.add_argument("--device", default="auto", help=f"{', '.join(DEVICE_CHOICES)} or cuda:N (default auto)")
+    cam.add_argument("--out", required=True, help="the overlay, a .png file")
+    cam.set_defaults(handler=cmd_cam)
+
+    co = sub.add_parser("compare", help="baseline vs blocks variants: params, MACs, latency, training speed")
+    co.add_argument("model", help=f"one of: {', '.join(list_models())}")
+    co.add_argument("--blocks", action="append", required=True, help="a variant's letters (repeat for more)")
+    co.add_argument("--image-size", type=_positive_int, help="input size in pixels (default: the model's)")
+    measured(co, 10)
+    co.add_argument("--train-batch", type=_positive_int, default=4, help="batch of the training steps (default 4)")
+    co.add_argument("--no-train", action="store_true", help="skip the training-throughput measurement")
+    co.add_argument("--json", action="store_true", help="print one JSON object")
+    co.set_defaults(handler=cmd_compare)
     return parser
 
 

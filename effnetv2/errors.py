@@ -47,3 +47,11 @@ class UnsupportedDtypeError(EffNetV2Error, ValueError):
 
 class DeviceError(EffNetV2Error, ValueError):
     """A device that this machine does not have."""
+
+
+class BoundsError(EffNetV2Error, ValueError):
+    """A request value outside what the app accepts (top-k, runs, batch, image size, preset ...)."""
+
+
+class StageError(EffNetV2Error, ValueError):
+    """A stage name that the model does not have (Grad-CAM targets, timing rows)."""

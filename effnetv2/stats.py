@@ -82,7 +82,8 @@ def model_stats(model: EfficientNet, image_size: int | tuple[int, int] | None = 
 
 def _meta_twin(model: EfficientNet) -> EfficientNet:
     with torch.device("meta"):
-        return EfficientNet(model.spec, model.num_classes)
+        # eval: BatchNorm in training mode refuses a 1x1 map at batch 1 (any input of 32 px or less)
+        return EfficientNet(model.spec, model.num_classes).eval()
 
 
 def stats(
@@ -90,5 +91,5 @@ def stats(
 ) -> ModelStats:
     """Parameters and MACs per stage for any registered name, ``blocks`` string and image size."""
     with torch.device("meta"):
-        model = create_model(name, blocks=blocks, num_classes=num_classes)
+        model = create_model(name, blocks=blocks, num_classes=num_classes).eval()
     return model_stats(model, image_size)

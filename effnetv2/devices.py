@@ -1,0 +1,131 @@
+"""Where and in what precision the analysis runs: device, autocast dtype, memory format, and how to say so.
+
+Timings are meaningless without their context, so :class:`Runtime` also describes itself (device name,
+dtype, threads) for every report. Reduced precision is autocast (weights stay fp32, matmuls and convs run in
+bf16/fp16), which is what training and most deployments use and needs no converted copy of the model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+from dataclasses import dataclass
+from functools import cache
+
+import torch
+from torch import nn
+
+from .errors import DeviceError, UnsupportedDtypeError
+
+DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``None``/``"auto"`` -> CUDA when available, else CPU; a device this machine lacks is a clear error."""
+    if device is None or (isinstance(device, str) and device.strip().lower() == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device.strip().lower() if isinstance(device, str) else device)
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {str(device)!r} requested but CUDA is not available here; use cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceError(f"device {str(device)!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise DeviceError(f"device {str(device)!r} requested but MPS is not available here; use cpu")
+    elif dev.type != "cpu":
+        raise DeviceError(f"device type {dev.type!r} is not supported; use auto, cpu, cuda or cuda:N")
+    return dev
+
+
+def check_dtype(dtype: str, device: torch.device) -> str:
+    """``dtype`` if autocast can run it on ``device``; else :class:`UnsupportedDtypeError` saying why."""
+    if dtype not in DTYPES:
+        raise UnsupportedDtypeError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
+    if dtype == "fp32":
+        return dtype
+    if not torch.amp.is_autocast_available(device.type):
+        raise UnsupportedDtypeError(f"{dtype} autocast is not available on {device.type}; use fp32")
+    if dtype == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
+        name = torch.cuda.get_device_name(device)
+        raise UnsupportedDtypeError(f"{name} has no native bf16 (compute capability 8.0+ needed); use fp16 or fp32")
+    return dtype
+
+
+@cache
+def cpu_name() -> str:
+    """The processor's marketing name (Linux /proc/cpuinfo), else what the platform module knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def device_name(device: torch.device) -> str:
+    """A human name for reports: ``cpu (Intel Xeon ...)`` or ``cuda:0 (NVIDIA H100 80GB HBM3)``."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+    if device.type == "cpu":
+        return f"cpu ({cpu_name()})"
+    return str(device)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A resolved device + autocast dtype + memory format; build it with :func:`resolve`."""
+
+    device: torch.device
+    dtype: str = "fp32"
+    channels_last: bool = False
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    @property
+    def name(self) -> str:
+        return device_name(self.device)
+
+    @property
+    def threads(self) -> int:
+        """CPU threads torch uses (on CUDA these only drive the launches, but they are still reported)."""
+        return torch.get_num_threads()
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Autocast to the reduced dtype, or nothing at all for fp32."""
+        if self.dtype == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=DTYPES[self.dtype])
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        """Move ``model`` (in place, like ``.to``) to the device and memory format."""
+        return model.to(device=self.device, memory_format=self.memory_format)
+
+    def input(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(device=self.device).contiguous(memory_format=self.memory_format)
+
+    def synchronize(self) -> None:
+        if self.is_cuda:
+            torch.cuda.synchronize(self.device)
+
+    def describe(self) -> dict[str, object]:
+        return {"device": self.name, "dtype": self.dtype, "threads": self.threads, "channels_last": self.channels_last}
+
+
+def resolve(device: str | torch.device | None = "auto", dtype: str = "fp32", channels_last: bool = False) -> Runtime:
+    """Check a device/dtype/memory-format request once, up front, so a bad one fails before any work."""
+    dev = resolve_device(device)
+    return Runtime(dev, check_dtype(dtype, dev), bool(channels_last))

@@ -1,0 +1,481 @@
+"""Per-stage latency inside the real forward pass, and training throughput (forward + backward images/s).
+
+Each stage (``stem``, ``stage1`` ... ``stageN``, ``head``) is timed by a pre/post forward hook pair during
+ordinary ``model(x)`` calls, so the stages are measured as they run together (caches, launches, allocator),
+not one by one. An event is recorded in each hook: on CUDA a ``torch.cuda.Event`` (the GPU runs
+asynchronously, so a wall clock would measure launches), with one synchronize after all runs; on CPU a
+``perf_counter`` reading. Both go through :class:`Clock`, which tests replace to run the CUDA code path on CPU.
+
+The sum of the stage medians is reported beside the end-to-end median; they must agree within
+:data:`AGREEMENT` (hooks that miss work, or add much of their own, would show here).
+
+The paper's speed claims (Tables 2 and 3) are about training, hence :func:`training_throughput`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .devices import Runtime, resolve
+from .errors import BoundsError, StageError
+from .model import EfficientNet, create_model
+from .stats import model_stats
+
+# Bounds that keep one request short on a small machine; the app's sliders and the CLI reuse them.
+IMAGE_SIZE_RANGE = (32, 1024)
+BATCH_RANGE = (1, 64)
+RUNS_RANGE = (1, 200)
+WARMUP_RANGE = (0, 50)
+STEPS_RANGE = (1, 50)
+AGREEMENT = 0.10
+"""Largest allowed relative gap between the sum of the stage medians and the end-to-end median."""
+
+Progress = Callable[[float, str], None]
+"""``progress(fraction, description)``: ``gr.Progress`` fits, and the CLI passes a stderr printer."""
+
+
+def check_bound(name: str, value: object, bounds: tuple[int, int]) -> int:
+    """``value`` as an int inside ``bounds`` (inclusive), else a one-line :class:`BoundsError`."""
+    low, high = bounds
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise BoundsError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+    if not low <= value <= high:
+        raise BoundsError(f"{name} must be from {low} to {high}, got {value}")
+    return int(value)
+
+
+def check_image_size(model: EfficientNet, image_size: int | None) -> int:
+    """The model's own size when None, else a bounded one."""
+    return check_bound("image size", model.arch.image_size if image_size is None else image_size, IMAGE_SIZE_RANGE)
+
+
+# --- clocks -------------------------------------------------------------------------------------------------
+
+
+class Event(Protocol):
+    def record(self) -> None: ...
+
+    def elapsed_time(self, end: Event) -> float: ...
+
+
+class WallEvent:
+    """A ``torch.cuda.Event`` look-alike for the CPU: ``record`` reads ``perf_counter``; times in ms."""
+
+    __slots__ = ("t",)
+
+    def __init__(self) -> None:
+        self.t: float | None = None
+
+    def record(self) -> None:
+        self.t = time.perf_counter()
+
+    def elapsed_time(self, end: WallEvent) -> float:
+        if self.t is None or end.t is None:
+            raise RuntimeError("both events must be recorded before elapsed_time")
+        return (end.t - self.t) * 1e3
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Makes events and waits for them once at the end; CUDA events on GPU, wall-clock events on CPU."""
+
+    event: Callable[[], Event]
+    synchronize: Callable[[], None]
+    kind: str
+
+
+def clock_for(runtime: Runtime) -> Clock:
+    if runtime.is_cuda:
+        return Clock(lambda: torch.cuda.Event(enable_timing=True), runtime.synchronize, "cuda-events")
+    return Clock(WallEvent, runtime.synchronize, "perf_counter")
+
+
+def _notify(progress: Progress | None, fraction: float, text: str) -> None:
+    if progress is not None:
+        progress(min(max(fraction, 0.0), 1.0), text)
+
+
+def sub_progress(progress: Progress | None, start: float, end: float, prefix: str = "") -> Progress | None:
+    """A callback for one part of a longer job: its 0..1 maps onto ``start``..``end`` of ``progress``."""
+    if progress is None:
+        return None
+    return lambda f, text: progress(start + (end - start) * f, f"{prefix}{text}")
+
+
+# --- results ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Median and 10th/90th percentiles of a list of times, in milliseconds."""
+
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+
+    @classmethod
+    def of(cls, samples_ms: list[float]) -> Spread:
+        if not samples_ms:
+            raise ValueError("no samples")
+        p10, median, p90 = np.percentile(np.asarray(samples_ms, dtype=np.float64), [10, 50, 90])
+        return cls(float(median), float(p10), float(p90))
+
+
+@dataclass(frozen=True)
+class StageLatency:
+    name: str
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    params: int
+    macs: int
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every measurement carries so that a number is never read without its conditions."""
+
+    model: str
+    blocks: str
+    device: str
+    dtype: str
+    threads: int
+    channels_last: bool
+    batch: int
+    image_size: int
+    clock: str
+
+    @classmethod
+    def of(cls, model: EfficientNet, runtime: Runtime, batch: int, image_size: int, clock: Clock) -> Context:
+        return cls(
+            model.arch.name,
+            model.blocks,
+            runtime.name,
+            runtime.dtype,
+            runtime.threads,
+            runtime.channels_last,
+            batch,
+            image_size,
+            clock.kind,
+        )
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Per-stage and end-to-end inference latency of one model at one batch and image size."""
+
+    context: Context
+    runs: int
+    warmup: int
+    total: Spread
+    stages: list[StageLatency]
+    stage_sum_ms: float = field(init=False)
+    ratio: float = field(init=False)
+    """stage_sum_ms / total median."""
+    agrees: bool = field(init=False)
+    """Whether the stage sum is within :data:`AGREEMENT` of the end-to-end median."""
+
+    def __post_init__(self) -> None:
+        stage_sum = sum(s.median_ms for s in self.stages)
+        ratio = stage_sum / self.total.median_ms if self.total.median_ms > 0 else math.inf
+        object.__setattr__(self, "stage_sum_ms", stage_sum)
+        object.__setattr__(self, "ratio", ratio)
+        object.__setattr__(self, "agrees", abs(ratio - 1.0) <= AGREEMENT)
+
+    @property
+    def total_ms(self) -> float:
+        return self.total.median_ms
+
+    def stage(self, name: str) -> StageLatency:
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise StageError(f"no stage {name!r}; stages are {', '.join(s.name for s in self.stages)}")
+
+    def to_dict(self) -> dict:
+        out = asdict(self.context)
+        out.update(
+            runs=self.runs,
+            warmup=self.warmup,
+            total_ms=self.total.median_ms,
+            total_p10_ms=self.total.p10_ms,
+            total_p90_ms=self.total.p90_ms,
+            stage_sum_ms=self.stage_sum_ms,
+            ratio=self.ratio,
+            agrees=self.agrees,
+            stages=[asdict(s) for s in self.stages],
+        )
+        return out
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Training speed: one step = forward + backward (+ SGD update) on a batch of random images."""
+
+    context: Context
+    steps: int
+    warmup: int
+    optimizer_step: bool
+    step: Spread
+    images_per_s: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "images_per_s", self.context.batch / (self.step.median_ms / 1e3))
+
+    def to_dict(self) -> dict:
+        out = asdict(self.context)
+        out.update(
+            steps=self.steps,
+            warmup=self.warmup,
+            optimizer_step=self.optimizer_step,
+            step_ms=self.step.median_ms,
+            step_p10_ms=self.step.p10_ms,
+            step_p90_ms=self.step.p90_ms,
+            images_per_s=self.images_per_s,
+        )
+        return out
+
+
+# --- measurement --------------------------------------------------------------------------------------------
+
+
+def _random_images(batch: int, image_size: int, runtime: Runtime) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)  # content does not change the speed; fixed for repeatability
+    return runtime.input(torch.randn(batch, 3, image_size, image_size, generator=g))
+
+
+def stage_latency(
+    model: EfficientNet,
+    *,
+    batch: int = 1,
+    image_size: int | None = None,
+    runs: int = 20,
+    warmup: int = 3,
+    runtime: Runtime | None = None,
+    clock: Clock | None = None,
+    progress: Progress | None = None,
+) -> Latency:
+    """Time every stage and the whole forward pass over ``runs`` runs after ``warmup`` runs.
+
+    The model is moved to ``runtime`` (default: auto device, fp32) and run in eval mode under inference mode
+    and the runtime's autocast; its training mode is restored afterwards. ``clock`` defaults to the device's.
+    """
+    batch = check_bound("batch", batch, BATCH_RANGE)
+    image_size = check_image_size(model, image_size)
+    runs = check_bound("runs", runs, RUNS_RANGE)
+    warmup = check_bound("warmup", warmup, WARMUP_RANGE)
+    runtime = runtime or resolve()
+    clock = clock or clock_for(runtime)
+    counts = {s.name: s for s in model_stats(model, image_size).stages}
+
+    was_training = model.training
+    runtime.prepare(model).eval()
+    x = _random_images(batch, image_size, runtime)
+    names = list(model.stage_names)
+    # One (start, end) pair per stage and per run, plus the end-to-end pair, made before the run so that the
+    # hooks only record (their own cost shows in a launch-bound GPU run); read after one synchronize.
+    marks: list[dict[str, tuple[Event, Event]]] = []
+    current: dict[str, tuple[Event, Event]] = {}
+
+    def pre(name: str):
+        def hook(module, args):
+            current[name][0].record()
+
+        return hook
+
+    def post(name: str):
+        def hook(module, args, output):
+            current[name][1].record()
+
+        return hook
+
+    handles = []
+    try:
+        for name, module in model.stages():
+            handles.append(module.register_forward_pre_hook(pre(name)))
+            handles.append(module.register_forward_hook(post(name)))
+        total = warmup + runs
+        with torch.inference_mode(), runtime.autocast():
+            for i in range(total):
+                current = {key: (clock.event(), clock.event()) for key in ["total", *names]}
+                current["total"][0].record()
+                model(x)
+                current["total"][1].record()
+                if i >= warmup:
+                    marks.append(current)
+                _notify(progress, (i + 1) / total, f"{'warm-up' if i < warmup else 'run'} {i + 1}/{total}")
+        clock.synchronize()
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+
+    def spread(key: str) -> Spread:
+        return Spread.of([m[key][0].elapsed_time(m[key][1]) for m in marks])
+
+    stages = []
+    for name in names:
+        s = spread(name)
+        stages.append(StageLatency(name, s.median_ms, s.p10_ms, s.p90_ms, counts[name].params, counts[name].macs))
+    return Latency(Context.of(model, runtime, batch, image_size, clock), runs, warmup, spread("total"), stages)
+
+
+def check_train_batch(batch: int, image_size: int) -> None:
+    """BatchNorm in training mode needs more than one value per channel, also at the last (1/32) resolution."""
+    if batch * math.ceil(image_size / 32) ** 2 < 2:
+        raise BoundsError(
+            f"training at batch {batch} and {image_size}px leaves one value per channel for BatchNorm; "
+            "use batch 2 or more, or a larger image"
+        )
+
+
+def training_throughput(
+    model: EfficientNet,
+    *,
+    batch: int = 8,
+    image_size: int | None = None,
+    steps: int = 5,
+    warmup: int = 2,
+    runtime: Runtime | None = None,
+    optimizer_step: bool = True,
+    clock: Clock | None = None,
+    progress: Progress | None = None,
+) -> Throughput:
+    """Images per second of training steps (forward + cross-entropy + backward, + SGD step if asked).
+
+    Runs on a copy of the model, so the caller's weights and BatchNorm statistics are untouched. fp16 uses a
+    gradient scaler, as fp16 training does. Random labels: the speed does not depend on them.
+    """
+    batch = check_bound("batch", batch, BATCH_RANGE)
+    image_size = check_image_size(model, image_size)
+    steps = check_bound("steps", steps, STEPS_RANGE)
+    warmup = check_bound("warmup", warmup, WARMUP_RANGE)
+    check_train_batch(batch, image_size)
+    runtime = runtime or resolve()
+    clock = clock or clock_for(runtime)
+
+    net = runtime.prepare(copy.deepcopy(model)).train()
+    x = _random_images(batch, image_size, runtime)
+    labels = torch.randint(0, max(model.num_classes, 1), (batch,), generator=torch.Generator().manual_seed(0))
+    labels = labels.to(runtime.device)
+    opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9) if optimizer_step else None
+    scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.dtype == "fp16")
+    pairs: list[tuple[Event, Event]] = []
+    total = warmup + steps
+    for i in range(total):
+        start, end = clock.event(), clock.event()
+        start.record()
+        with runtime.autocast():
+            loss = F.cross_entropy(net(x).float(), labels)
+        scaler.scale(loss).backward()
+        if opt is not None:
+            scaler.step(opt)
+            scaler.update()
+            opt.zero_grad(set_to_none=True)
+        else:
+            net.zero_grad(set_to_none=True)
+        end.record()
+        if i >= warmup:
+            pairs.append((start, end))
+        _notify(progress, (i + 1) / total, f"training {'warm-up' if i < warmup else 'step'} {i + 1}/{total}")
+    clock.synchronize()
+    step = Spread.of([a.elapsed_time(b) for a, b in pairs])
+    return Throughput(Context.of(model, runtime, batch, image_size, clock), steps, warmup, optimizer_step, step)
+
+
+# --- the CLI's / app's one-call benchmark -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A latency measurement, optionally with training throughput; ``to_dict`` is the CLI's JSON."""
+
+    latency: Latency
+    throughput: Throughput | None = None
+
+    def to_dict(self) -> dict:
+        """Exactly the keys of ``python -m effnetv2 bench --json`` (``images_per_s`` only with training)."""
+        c, lat = self.latency.context, self.latency
+        out = {
+            "model": c.model,
+            "blocks": c.blocks,
+            "device": c.device,
+            "dtype": c.dtype,
+            "threads": c.threads,
+            "batch": c.batch,
+            "image_size": c.image_size,
+            "total_ms": lat.total_ms,
+            "stage_sum_ms": lat.stage_sum_ms,
+            "stages": [
+                {
+                    "name": s.name,
+                    "median_ms": s.median_ms,
+                    "p10_ms": s.p10_ms,
+                    "p90_ms": s.p90_ms,
+                    "params": s.params,
+                    "macs": s.macs,
+                }
+                for s in lat.stages
+            ],
+        }
+        if self.throughput is not None:
+            out["images_per_s"] = self.throughput.images_per_s
+        return out
+
+
+def benchmark(
+    model: str | EfficientNet,
+    *,
+    blocks: str | None = None,
+    image_size: int | None = None,
+    batch: int = 1,
+    runs: int = 20,
+    warmup: int = 3,
+    device: str | torch.device | None = "auto",
+    dtype: str = "fp32",
+    channels_last: bool = False,
+    train: bool = False,
+    train_batch: int | None = None,
+    train_steps: int = 5,
+    progress: Progress | None = None,
+) -> Benchmark:
+    """Latency per stage (and training throughput with ``train``) of a registered model or a given one.
+
+    A model name is built with random weights: speed does not depend on the weights' values.
+    ``train_batch`` defaults to ``batch`` (at least 2, which BatchNorm needs in training).
+    """
+    if blocks is not None and not isinstance(model, str):
+        raise ValueError("blocks applies to a model name, not to a built model")
+    runtime = resolve(device, dtype, channels_last)
+    net = create_model(model, blocks=blocks) if isinstance(model, str) else model
+    latency_part = 0.7 if train else 1.0
+    latency = stage_latency(
+        net,
+        batch=batch,
+        image_size=image_size,
+        runs=runs,
+        warmup=warmup,
+        runtime=runtime,
+        progress=sub_progress(progress, 0.0, latency_part, "latency: "),
+    )
+    throughput = None
+    if train:
+        throughput = training_throughput(
+            net,
+            batch=train_batch if train_batch is not None else max(batch, 2),
+            image_size=image_size,
+            steps=train_steps,
+            warmup=min(warmup, 2),
+            runtime=runtime,
+            progress=sub_progress(progress, latency_part, 1.0, ""),
+        )
+    return Benchmark(latency, throughput)

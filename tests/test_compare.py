@@ -1,0 +1,111 @@
+import json
+
+import pytest
+
+from effnetv2.cli import main
+from effnetv2.compare import NO_WEIGHTS_NOTE, compare, has_pretrained
+from effnetv2.errors import BlocksError, BoundsError
+from effnetv2.stats import stats
+
+SIZE = 64
+FAST = {"image_size": SIZE, "runs": 2, "warmup": 0, "device": "cpu", "train_batch": 2, "train_steps": 1}
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    seen = []
+    c = compare(
+        "efficientnetv2_b0", ["MMMMMM", "FFFFFF"], [SIZE, 48], progress=lambda f, t: seen.append((f, t)), **FAST
+    )
+    return c, seen
+
+
+def test_variants_are_every_combination_except_the_baseline(comparison):
+    c, _ = comparison
+    assert (c.baseline.blocks, c.baseline.image_size) == ("FFFMMM", SIZE)
+    assert [(v.blocks, v.image_size) for v in c.variants] == [
+        ("MMMMMM", SIZE), ("MMMMMM", 48), ("FFFFFF", SIZE), ("FFFFFF", 48)
+    ]  # fmt: skip
+
+
+def test_params_and_macs_come_from_stats(comparison):
+    c, _ = comparison
+    for v in [c.baseline, *c.variants]:
+        s = stats("efficientnetv2_b0", v.blocks, v.image_size)
+        assert (v.params, v.macs) == (s.params, s.macs)
+        assert [st.macs for st in v.latency.stages] == [st.macs for st in s.stages]
+
+
+def test_deltas_and_notes(comparison):
+    c, _ = comparison
+    b = c.baseline
+    assert b.pretrained and b.note is None
+    d = c.to_dict()
+    for v, row in zip(c.variants, d["variants"], strict=True):
+        assert not v.pretrained and row["note"] == NO_WEIGHTS_NOTE
+        delta = row["delta"]
+        assert delta["params"]["abs"] == v.params - b.params
+        assert delta["macs"]["pct"] == pytest.approx(100 * (v.macs - b.macs) / b.macs)
+        assert delta["total_ms"]["abs"] == pytest.approx(v.latency.total_ms - b.latency.total_ms)
+        assert delta["images_per_s"]["abs"] == pytest.approx(v.images_per_s - b.images_per_s)
+        assert set(delta["stages"]) == {s.name for s in b.latency.stages}
+        assert delta["stages"]["stage4"]["abs"] == pytest.approx(
+            v.latency.stage("stage4").median_ms - b.latency.stage("stage4").median_ms
+        )
+    # MBConv everywhere has fewer parameters than the published B0; Fused-MBConv everywhere more (paper, Table 3)
+    by = {(v.blocks, v.image_size): v for v in c.variants}
+    assert by["MMMMMM", SIZE].params < b.params < by["FFFFFF", SIZE].params
+    assert by["MMMMMM", SIZE].macs > by["MMMMMM", 48].macs
+    json.dumps(d)  # JSON-ready
+    assert d["train_batch"] == 2 and d["runs"] == 2 and d["device"].startswith("cpu")
+
+
+def test_progress_reaches_the_end(comparison):
+    _, seen = comparison
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert any(t.startswith("FFFFFF @ 48px") for _, t in seen)
+
+
+def test_pretrained_only_for_published_blocks():
+    assert has_pretrained("efficientnetv2_s", "FFFMMM")
+    assert not has_pretrained("efficientnetv2_s", "MMMMMM")
+    assert not has_pretrained("efficientnet_b0", "MMMMMMM")  # no V1 checkpoint in the registry
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "match"),
+    [
+        ({"blocks": []}, ValueError, "nothing to compare"),
+        ({"blocks": ["FFFMMM"]}, ValueError, "nothing to compare"),
+        ({"blocks": ["FFM"]}, BlocksError, "must be 6 letters"),
+        ({"blocks": ["MMMMMM"], "image_sizes": [8]}, BoundsError, "image size must be from 32 to 1024"),
+        ({"blocks": ["MMMMMM"], "train_batch": 1, "image_size": 32}, BoundsError, "batch 2 or more"),
+        ({"blocks": ["M" * 6, "F" * 6, "MFMFMF", "FMFMFM", "MMFFMM", "FFMMFF", "MMMFFF", "FMMMMM", "MFFFFF"]},
+         ValueError, "at most 8 variants"),
+    ],
+)  # fmt: skip
+def test_bad_requests_fail_before_measuring(args, error, match):
+    kwargs = {**FAST, **args}
+    blocks = kwargs.pop("blocks")
+    with pytest.raises(error, match=match):
+        compare("efficientnetv2_b0", blocks, **kwargs)
+
+
+def test_cli_compare_json_and_text(capsys):
+    argv = ["compare", "efficientnetv2_b0", "--blocks", "MMMMMM", "--image-size", "64", "--runs", "1", "--warmup", "0"]
+    assert main([*argv, "--no-train", "--json"]) == 0
+    out = capsys.readouterr()
+    d = json.loads(out.out)
+    assert d["baseline"]["blocks"] == "FFFMMM" and d["variants"][0]["note"] == NO_WEIGHTS_NOTE
+    assert d["baseline"]["images_per_s"] is None
+    assert "[100%]" in out.err  # progress goes to stderr
+    assert main([*argv, "--train-batch", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "MMMMMM @ 64px vs baseline: params -" in text and NO_WEIGHTS_NOTE in text and "train images/s" in text
+
+
+def test_cli_compare_errors_are_one_line(capsys):
+    assert main(["compare", "efficientnetv2_b0", "--blocks", "XYZ"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "must be 6 letters" in err
