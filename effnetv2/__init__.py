@@ -9,6 +9,7 @@ from .checkpoints import (
     resolve_checkpoint,
 )
 from .config import ARCHS, Arch, Stage, get_arch, list_models
+from .devices import resolve_device
 from .errors import (
     BlocksError,
     CorruptWeightsError,
@@ -23,7 +24,7 @@ from .errors import (
     WeightsError,
     WeightsMismatchError,
 )
-from .hub import WEIGHTS_ENV, Pretrained, download, load_pretrained, resolve_device
+from .hub import WEIGHTS_ENV, Pretrained, download, load_pretrained
 from .images import MAX_IMAGE_PIXELS, open_image
 from .inference import Prediction, predict
 from .labels import imagenet_labels

@@ -22,6 +22,7 @@ from typing import Literal, TypeVar
 import torch
 
 from .checkpoints import Checkpoint, Preprocess, resolve_checkpoint
+from .devices import resolve_device
 from .errors import CorruptWeightsError, HubError, HubUnavailableError, WeightsMismatchError
 from .model import EfficientNet, create_model
 from .preprocess import EvalTransform
@@ -48,24 +49,6 @@ class Pretrained:
     config: Preprocess
     device: torch.device
     weights_path: Path
-
-
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``None``/``"auto"`` -> CUDA when available, else CPU; a device that is not there is a clear error."""
-    if device is None or (isinstance(device, str) and device.strip().lower() == "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device.strip().lower() if isinstance(device, str) else device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {str(device)!r} requested but CUDA is not available here; use --device cpu")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device {str(device)!r}: only {torch.cuda.device_count()} CUDA device(s)")
-    elif dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {str(device)!r} requested but MPS is not available here; use --device cpu")
-    return dev
 
 
 def verify_safetensors(path: str | os.PathLike) -> None:

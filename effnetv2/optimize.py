@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import FusedMBConv, MBConv
+from .devices import resolve_device
 from .errors import DeviceError, UnsupportedDtypeError
 from .layers import Conv2dSame, ConvBNAct, SqueezeExcite, same_padding
 from .model import EfficientNet, Head
@@ -49,12 +50,8 @@ class DtypeSupport:
 
 
 def _device(device: torch.device | str | None) -> torch.device:
-    if device is None:
-        return torch.device("cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError):
-        raise DeviceError(f"unknown device {device!r} (e.g. 'cpu', 'cuda', 'cuda:1')") from None
+    """``None`` is the CPU here (the fast path is opt-in per device); anything else as everywhere else."""
+    return torch.device("cpu") if device is None else resolve_device(device)
 
 
 def dtype_support(device: torch.device | str | None = None) -> dict[str, DtypeSupport]:
@@ -362,7 +359,7 @@ def reduced_precision_stages(model: EfficientNet, device: torch.device | str) ->
     for about 5% more time; the Fused-MBConv stages (dense 3x3 convs) gain most, about 2.5x.
     """
     names = model.stage_names[1:-1]
-    if _device(device).type != "cpu":
+    if torch.device(device).type != "cpu":  # the rule depends on the device type only
         return list(names)
     first_mbconv = next((n for n, st in zip(names, model.spec.stages, strict=True) if st.operator == "MBConv"), None)
     return [n for n in names[1:] if n != first_mbconv]

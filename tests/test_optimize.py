@@ -167,7 +167,7 @@ def test_bad_dtype_device_and_model_fail_clearly(plain):
         optimize_for_inference(plain, dtype="int8")
     with pytest.raises(ValueError):  # UnsupportedDtypeError is a ValueError too
         optimize_for_inference(plain, dtype="float32")
-    with pytest.raises(DeviceError, match="unknown device 'gpu0'"):
+    with pytest.raises(DeviceError, match="unknown device 'gpu0'; use auto, cpu, cuda"):
         optimize_for_inference(plain, device="gpu0")
     with pytest.raises(TypeError, match="expects an effnetv2 EfficientNet, got Linear"):
         optimize_for_inference(torch.nn.Linear(2, 2))
