@@ -71,6 +71,7 @@ def test_cli_predict_text_and_json(hf_cache, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].endswith("chelsea.jpg") and len(lines) == 3 and lines[1].strip().startswith("1.")
     argv = ["predict", str(ASSETS / "chelsea.jpg"), str(ASSETS / "coffee.jpg"), "--checkpoint", NAME, "--json"]
+    argv += ["--device", "cpu"]  # the expected values below are computed on the CPU
     assert main([*argv, "--size", "train", "--topk", "3"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert [Path(r["image"]).name for r in out] == ["chelsea.jpg", "coffee.jpg"]
@@ -86,7 +87,9 @@ def test_cuda_predictions_match_cpu(hf_cache):
     assert on_gpu.device.type == "cuda" and next(on_gpu.model.parameters()).is_cuda
     photos = [ASSETS / "chelsea.jpg", ASSETS / "coffee.jpg"]
     gpu = predict(on_gpu, photos, topk=5)
-    cpu = predict(load_pretrained(NAME, device="cpu"), photos, topk=5)
+    cpu = predict(load_pretrained(NAME, device="cpu"), photos, topk=1000)  # every class, to look any one up
     for g, c in zip(gpu, cpu, strict=True):
-        assert [p.index for p in g] == [p.index for p in c]
-        assert max(abs(p.prob - q.prob) for p, q in zip(g, c, strict=True)) <= 1e-3  # TF32 convs on GPU
+        # Random weights leave near-ties that TF32 convs may reorder, so compare each class's probability.
+        on_cpu = {p.index: p.prob for p in c}
+        assert max(abs(p.prob - on_cpu[p.index]) for p in g) <= 1e-3
+        assert g[0].index == c[0].index or c[0].prob - c[1].prob <= 2e-3
