@@ -44,7 +44,7 @@ def b0_timm():
     """timm's ``tf_efficientnetv2_b0`` with random weights and calibrated BN: the reference for equality tests."""
     from reference import timm_model
 
-    return timm_model("tf_efficientnetv2_b0", seed=0)
+    return timm_model("tf_efficientnetv2_b0", seed=0, calibration_size=224)
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +76,9 @@ def hf_cache_s(hf_cache, session_dir) -> Path:
     from hubfake import add_to_hf_cache, save_timm_checkpoint
     from reference import timm_model
 
-    path = save_timm_checkpoint(timm_model("tf_efficientnetv2_s", seed=1), session_dir / "s" / "model.safetensors")
+    path = save_timm_checkpoint(
+        timm_model("tf_efficientnetv2_s", seed=1, calibration_size=384), session_dir / "s" / "model.safetensors"
+    )
     add_to_hf_cache(HF_CACHE, "timm/tf_efficientnetv2_s.in21k_ft_in1k", {"model.safetensors": path})
     return HF_CACHE
 

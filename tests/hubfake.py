@@ -200,7 +200,7 @@ def make_b0_checkpoint(path: str | os.PathLike, seed: int = 0) -> Path:
     """A ``tf_efficientnetv2_b0`` checkpoint file with random weights and calibrated BN (timm's layout)."""
     from reference import timm_model
 
-    return save_timm_checkpoint(timm_model("tf_efficientnetv2_b0", seed=seed), path)
+    return save_timm_checkpoint(timm_model("tf_efficientnetv2_b0", seed=seed, calibration_size=224), path)
 
 
 __all__ = [

@@ -27,9 +27,13 @@ def calibrate_bn(model: nn.Module, size: int = 64, steps: int = 2, seed: int = 0
     return model.eval()
 
 
-def timm_model(name: str, seed: int = 0, **kwargs) -> nn.Module:
-    """A timm model (e.g. ``tf_efficientnetv2_s``) with random weights and calibrated BN, in eval mode."""
+def timm_model(name: str, seed: int = 0, calibration_size: int = 64, **kwargs) -> nn.Module:
+    """A timm model (e.g. ``tf_efficientnetv2_s``) with random weights and calibrated BN, in eval mode.
+
+    Calibrate at the size the model will see: statistics from small inputs let activations grow with the
+    image, and at a checkpoint's eval size the logits reach thousands and the softmax saturates.
+    """
     import timm
 
     torch.manual_seed(seed)
-    return calibrate_bn(timm.create_model(name, **kwargs), seed=seed)
+    return calibrate_bn(timm.create_model(name, **kwargs), size=calibration_size, seed=seed)

@@ -9,7 +9,7 @@ from PIL import Image
 from timm.data import create_transform, resolve_data_config
 from timm.models import get_pretrained_cfg
 
-from effnetv2 import ImageError, Prediction, load_pretrained, predict
+from effnetv2 import ImageError, Prediction, load_pretrained, open_image, predict
 from effnetv2.cli import main
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -93,3 +93,9 @@ def test_cuda_predictions_match_cpu(hf_cache):
         on_cpu = {p.index: p.prob for p in c}
         assert max(abs(p.prob - on_cpu[p.index]) for p in g) <= 1e-3
         assert g[0].index == c[0].index or c[0].prob - c[1].prob <= 2e-3
+    x = on_gpu.transform.batch([open_image(p) for p in photos])
+    with torch.inference_mode():
+        cpu_logits = load_pretrained(NAME, device="cpu").model(x)
+        gpu_logits = on_gpu.model(x.cuda()).cpu()
+    spread = (cpu_logits.max() - cpu_logits.min()).item()
+    assert (gpu_logits - cpu_logits).abs().max().item() <= 5e-3 * spread  # TF32 convolutions
