@@ -39,3 +39,7 @@ class HubUnavailableError(HubError):
 
 class ImageError(EffNetV2Error, ValueError):
     """An image that cannot be read: missing, empty, truncated, not an image, or too large."""
+
+
+class BoundsError(EffNetV2Error, ValueError):
+    """A request value outside what the app accepts (top-k, runs, batch, image size, preset ...)."""
