@@ -21,7 +21,9 @@ from .errors import (
     WeightsError,
     WeightsMismatchError,
 )
+from .hub import WEIGHTS_ENV, Pretrained, download, load_pretrained, resolve_device
 from .images import MAX_IMAGE_PIXELS, open_image
+from .inference import Prediction, predict
 from .labels import imagenet_labels
 from .model import EfficientNet, create_model, effnetv2_l, effnetv2_m, effnetv2_s, effnetv2_xl
 from .preprocess import EvalTransform
@@ -34,6 +36,7 @@ __all__ = [
     "CHECKPOINTS",
     "DEFAULT_CHECKPOINT",
     "MAX_IMAGE_PIXELS",
+    "WEIGHTS_ENV",
     "Arch",
     "BlocksError",
     "Checkpoint",
@@ -45,7 +48,9 @@ __all__ = [
     "HubUnavailableError",
     "ImageError",
     "ModelStats",
+    "Prediction",
     "Preprocess",
+    "Pretrained",
     "Stage",
     "StageStats",
     "UnknownCheckpointError",
@@ -53,6 +58,7 @@ __all__ = [
     "WeightsError",
     "WeightsMismatchError",
     "create_model",
+    "download",
     "effnetv2_l",
     "effnetv2_m",
     "effnetv2_s",
@@ -61,10 +67,13 @@ __all__ = [
     "get_arch",
     "imagenet_labels",
     "list_models",
+    "load_pretrained",
     "load_weights",
     "model_stats",
     "open_image",
+    "predict",
     "read_safetensors",
     "resolve_checkpoint",
+    "resolve_device",
     "stats",
 ]

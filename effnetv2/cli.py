@@ -55,6 +55,47 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_hub_client() -> None:
+    """huggingface_hub logs each connection retry as a warning; the CLI reports failures in one line instead."""
+    import os
+
+    if "HF_HUB_VERBOSITY" not in os.environ:
+        from huggingface_hub.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from .hub import download
+
+    _quiet_hub_client()
+
+    for name in args.checkpoint:
+        print(download(name, revision=args.revision, force=args.force))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .hub import load_pretrained
+    from .inference import check_topk, predict
+
+    _quiet_hub_client()
+    pretrained = load_pretrained(
+        args.checkpoint, weights=args.weights, revision=args.revision, device=args.device, size=args.size
+    )
+    check_topk(args.topk, pretrained.checkpoint.num_classes)  # before reading any image
+    results = []
+    for image in args.image:  # one at a time: a bad file names itself, and memory stays flat
+        results.append({"image": image, "top": [p.to_dict() for p in predict(pretrained, [image], args.topk)[0]]})
+        if not args.json:
+            print(image)
+            for rank, p in enumerate(results[-1]["top"], start=1):
+                print(f"  {rank:>2}. {p['index']:>4}  {p['label']:<32} {100 * p['prob']:6.2f}%")
+    if args.json:
+        print(json.dumps(results))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .config import list_models
 
@@ -67,6 +108,26 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--image-size", type=_positive_int, help="input size in pixels (default: the model's)")
     info.add_argument("--json", action="store_true", help="print one JSON object")
     info.set_defaults(handler=cmd_info)
+
+    from .checkpoints import ALIASES, DEFAULT_CHECKPOINT
+
+    names = f"a timm name (e.g. {DEFAULT_CHECKPOINT}) or an alias: {', '.join(ALIASES)}"
+    dl = sub.add_parser("download", help="fetch pretrained weights into the Hugging Face cache (for offline use)")
+    dl.add_argument("checkpoint", nargs="+", help=names)
+    dl.add_argument("--revision", help="a branch, tag or commit of the Hub repo (default: main)")
+    dl.add_argument("--force", action="store_true", help="download again, replacing a corrupt cached copy")
+    dl.set_defaults(handler=cmd_download)
+
+    pr = sub.add_parser("predict", help="top-k ImageNet classes of images with pretrained weights")
+    pr.add_argument("image", nargs="+", help="image files (any format PIL reads)")
+    pr.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help=f"{names} (default: {DEFAULT_CHECKPOINT})")
+    pr.add_argument("--weights", help="a local .safetensors file instead of the Hub")
+    pr.add_argument("--revision", help="a branch, tag or commit of the Hub repo (default: main)")
+    pr.add_argument("--size", choices=("test", "train"), default="test", help="eval image size (default: test)")
+    pr.add_argument("--topk", type=_positive_int, default=5, help="classes per image (default: 5)")
+    pr.add_argument("--device", default="auto", help="auto (default: CUDA if available), cpu, cuda, cuda:N")
+    pr.add_argument("--json", action="store_true", help='print [{"image", "top": [{"index", "label", "prob"}]}]')
+    pr.set_defaults(handler=cmd_predict)
     return parser
 
 

@@ -1,6 +1,90 @@
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+
+# The Hub client reads HF_* when first imported, so they are set here, before any test imports it: every
+# in-process test runs offline against a session cache that fixtures fill with test-made checkpoints, and
+# HF_ENDPOINT points at a closed loopback port, so nothing can reach the real Hub. Online tests (the fake Hub)
+# run in fresh interpreters (tests/hubfake.py: hf_env, run_python, run_cli).
+from hubfake import closed_port_url  # noqa: E402
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="effnetv2-tests-"))
+HF_CACHE = _SESSION_DIR / "hf" / "hub"
+for _key in [k for k in os.environ if k.startswith(("HF_", "HUGGINGFACE_", "EFFNETV2_"))]:
+    del os.environ[_key]
+os.environ.update(
+    HF_HOME=str(_SESSION_DIR / "hf"),
+    HF_HUB_CACHE=str(HF_CACHE),
+    HF_HUB_OFFLINE="1",
+    HF_ENDPOINT=closed_port_url(),
+    HF_HUB_DISABLE_TELEMETRY="1",
+    HF_HUB_DISABLE_PROGRESS_BARS="1",
+)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Path:
+    return _SESSION_DIR
+
+
+@pytest.fixture(scope="session")
+def b0_timm():
+    """timm's ``tf_efficientnetv2_b0`` with random weights and calibrated BN: the reference for equality tests."""
+    from reference import timm_model
+
+    return timm_model("tf_efficientnetv2_b0", seed=0)
+
+
+@pytest.fixture(scope="session")
+def b0_checkpoint(b0_timm, session_dir) -> Path:
+    """``b0_timm`` saved as ``model.safetensors`` in timm's layout, as the Hub has it."""
+    from hubfake import save_timm_checkpoint
+
+    return save_timm_checkpoint(b0_timm, session_dir / "b0" / "model.safetensors")
+
+
+@pytest.fixture(scope="session")
+def hf_cache(b0_checkpoint) -> Path:
+    """The session's HF cache (HF_HUB_CACHE, offline) holding ``b0_checkpoint`` as tf_efficientnetv2_b0.in1k.
+
+    ``effnetv2.load_pretrained("tf_efficientnetv2_b0.in1k")`` (or ``"b0"``) works in-process, with no network.
+    """
+    import huggingface_hub.constants as hf
+    from hubfake import add_to_hf_cache
+
+    assert Path(hf.HF_HUB_CACHE) == HF_CACHE and hf.HF_HUB_OFFLINE, "huggingface_hub was imported before conftest"
+    add_to_hf_cache(HF_CACHE, "timm/tf_efficientnetv2_b0.in1k", {"model.safetensors": b0_checkpoint})
+    return HF_CACHE
+
+
+@pytest.fixture(scope="session")
+def hf_cache_s(hf_cache, session_dir) -> Path:
+    """``hf_cache`` plus a random-init timm ``tf_efficientnetv2_s`` as tf_efficientnetv2_s.in21k_ft_in1k (the
+    default checkpoint, alias ``s``). Building it takes a few seconds."""
+    from hubfake import add_to_hf_cache, save_timm_checkpoint
+    from reference import timm_model
+
+    path = save_timm_checkpoint(timm_model("tf_efficientnetv2_s", seed=1), session_dir / "s" / "model.safetensors")
+    add_to_hf_cache(HF_CACHE, "timm/tf_efficientnetv2_s.in21k_ft_in1k", {"model.safetensors": path})
+    return HF_CACHE
+
+
+@pytest.fixture
+def fake_hub():
+    """A running loopback :class:`hubfake.FakeHub`; give ``hf_env(cache, endpoint=fake_hub.url)`` to a subprocess."""
+    from hubfake import FakeHub
+
+    with FakeHub() as hub:
+        yield hub
