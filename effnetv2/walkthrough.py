@@ -293,10 +293,21 @@ def ui_text(key: str, lang: str = DEFAULT_LANGUAGE) -> str:
     return zh if normalize_language(lang) == "zh-CN" else en
 
 
+I18N_PREFIX = "ev2_"
+"""Prefix of this app's ``gr.I18n`` keys: Gradio's own translations use keys such as ``image`` and ``blocks``
+(namespaces of the frontend), and a clash shows "[object Object]" as the label."""
+
+
+def i18n_key(key: str) -> str:
+    if key not in _UI:
+        raise KeyError(f"unknown interface string {key!r}")
+    return I18N_PREFIX + key
+
+
 def i18n_translations() -> dict[str, dict[str, str]]:
     """``{locale: {key: text}}`` for ``gr.I18n(**...)``; ``zh`` is added so every Chinese browser matches."""
-    en = {k: v[0] for k, v in _UI.items()}
-    zh = {k: v[1] for k, v in _UI.items()}
+    en = {i18n_key(k): v[0] for k, v in _UI.items()}
+    zh = {i18n_key(k): v[1] for k, v in _UI.items()}
     return {"en": en, "zh-CN": zh, "zh": zh}
 
 
