@@ -1,0 +1,199 @@
+"""Plotly figures of the app, made from plain result dicts (the JSON the CLI prints), so any caller can draw them.
+
+A latency result is ``{"model", "blocks", "device", "dtype", "threads", "batch", "image_size", "total_ms",
+"stage_sum_ms", "stages": [{"name", "median_ms", "p10_ms", "p90_ms", "params", "macs"}, ...]}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import plotly.graph_objects as go
+
+from .config import get_arch
+from .walkthrough import DEFAULT_LANGUAGE, ui_text
+
+PALETTE = ("#2563eb", "#f97316", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#4b5563")
+_LAYOUT = {
+    "margin": {"l": 60, "r": 20, "t": 60, "b": 50},
+    "plot_bgcolor": "white",
+    "paper_bgcolor": "white",
+    "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+}
+
+
+def _style(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
+    fig.update_layout(title={"text": title, "font": {"size": 14}}, height=height, **_LAYOUT)
+    fig.update_yaxes(gridcolor="#e5e7eb", zeroline=False)
+    return fig
+
+
+def describe(result: Mapping) -> str:
+    """One line of measurement facts: model, blocks, device, dtype, threads, batch, size, runs."""
+    parts = [
+        f"{result['model']} ({result.get('blocks', '')})",
+        f"device {result['device']}",
+        f"dtype {result['dtype']}",
+        f"threads {result['threads']}",
+        f"batch {result['batch']}",
+        f"{_size(result['image_size'])} px",
+    ]
+    if "runs" in result:
+        parts.append(f"runs {result['runs']}")
+    return ", ".join(parts)
+
+
+def _size(size: int | Sequence[int]) -> str:
+    return f"{size[0]}x{size[1]}" if isinstance(size, (list, tuple)) else str(size)
+
+
+def latency_figure(result: Mapping, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
+    """Median time per stage, with p10-p90 error bars, and the stage sum against end-to-end in the title."""
+    stages = result["stages"]
+    names = [s["name"] for s in stages]
+    med = [s["median_ms"] for s in stages]
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=med,
+            marker_color=PALETTE[0],
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [s["p90_ms"] - s["median_ms"] for s in stages],
+                "arrayminus": [s["median_ms"] - s["p10_ms"] for s in stages],
+                "color": "#111827",
+            },
+            hovertemplate="%{x}: %{y:.2f} ms<extra></extra>",
+            name=ui_text("median_ms", lang),
+        )
+    )
+    title = (
+        f"{ui_text('latency_chart', lang)}: {result['model']}, {_size(result['image_size'])} px — "
+        f"Σ {result['stage_sum_ms']:.1f} ms / end-to-end {result['total_ms']:.1f} ms"
+    )
+    fig.update_yaxes(title_text=ui_text("median_ms", lang))
+    return _style(fig, title)
+
+
+def shares(result: Mapping) -> list[tuple[str, float, float]]:
+    """(stage, share of MACs, share of time) per stage; shares are fractions of the stage totals."""
+    stages = result["stages"]
+    total_macs = sum(s["macs"] for s in stages) or 1
+    total_ms = sum(s["median_ms"] for s in stages) or 1.0
+    return [(s["name"], s["macs"] / total_macs, s["median_ms"] / total_ms) for s in stages]
+
+
+def share_figure(result: Mapping, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
+    """Each stage's share of MACs beside its share of time: where time > MACs, the arithmetic runs slowly."""
+    rows = shares(result)
+    names = [r[0] for r in rows]
+    fig = go.Figure()
+    fig.add_bar(x=names, y=[100 * r[1] for r in rows], name=ui_text("share_macs", lang), marker_color="#9ca3af")
+    fig.add_bar(x=names, y=[100 * r[2] for r in rows], name=ui_text("share_time", lang), marker_color=PALETTE[1])
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title_text="%", ticksuffix="%")
+    return _style(fig, f"{ui_text('share_chart', lang)}: {result['model']} ({result.get('blocks', '')})")
+
+
+def compare_figure(
+    results: Sequence[Mapping], labels: Sequence[str] | None = None, lang: str = DEFAULT_LANGUAGE
+) -> go.Figure:
+    """Per-stage median latency of several variants side by side (same stages, e.g. baseline vs blocks)."""
+    fig = go.Figure()
+    for i, r in enumerate(results):
+        label = labels[i] if labels else f"{r['model']} {r.get('blocks', '')} {_size(r['image_size'])}px"
+        st = r["stages"]
+        fig.add_bar(
+            x=[s["name"] for s in st],
+            y=[s["median_ms"] for s in st],
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [s["p90_ms"] - s["median_ms"] for s in st],
+                "arrayminus": [s["median_ms"] - s["p10_ms"] for s in st],
+            },
+            name=label,
+            marker_color=PALETTE[i % len(PALETTE)],
+        )
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title_text=ui_text("median_ms", lang))
+    return _style(fig, ui_text("latency_chart", lang))
+
+
+def totals_figure(
+    labels: Sequence[str], values: Sequence[float], title: str, axis: str, *, baseline: int = 0
+) -> go.Figure:
+    """One bar per variant (params, MACs, images/s ...), with the change against ``labels[baseline]``."""
+    base = values[baseline] if values else 0
+    text = [
+        "baseline" if i == baseline or not base else f"{(v - base) / base * 100:+.0f}%" for i, v in enumerate(values)
+    ]
+    fig = go.Figure(
+        go.Bar(
+            x=list(labels),
+            y=list(values),
+            text=text,
+            textposition="outside",
+            marker_color=[PALETTE[i % len(PALETTE)] for i in range(len(values))],
+        )
+    )
+    fig.update_yaxes(title_text=axis)
+    return _style(fig, title, height=320)
+
+
+def throughput_figure(points: Sequence[Mapping], lang: str = DEFAULT_LANGUAGE) -> go.Figure:
+    """Training images/s against image size (progressive learning's argument), one line per model.
+
+    ``points``: ``[{"model", "image_size", "images_per_s", "batch"}, ...]``.
+    """
+    fig = go.Figure()
+    models = list(dict.fromkeys(p["model"] for p in points))
+    for i, m in enumerate(models):
+        pts = sorted((p for p in points if p["model"] == m), key=lambda p: p["image_size"])
+        fig.add_scatter(
+            x=[p["image_size"] for p in pts],
+            y=[p["images_per_s"] for p in pts],
+            mode="lines+markers+text",
+            text=[f"{p['images_per_s']:.1f}" for p in pts],
+            textposition="top center",
+            name=m,
+            line={"color": PALETTE[i % len(PALETTE)]},
+        )
+    fig.update_xaxes(title_text=ui_text("image_size", lang), gridcolor="#e5e7eb")
+    fig.update_yaxes(title_text=ui_text("images_per_s", lang), rangemode="tozero")
+    batch = points[0].get("batch") if points else None
+    suffix = f" (batch {batch})" if batch else ""
+    return _style(fig, ui_text("measure_throughput", lang) + suffix)
+
+
+def layers_per_stage(models: Sequence[str]) -> dict[str, list[int]]:
+    """Layers of each stage (1..N) after depth scaling, from the model definitions."""
+    return {m: [s.layers for s in get_arch(m).scaled().stages] for m in models}
+
+
+SCALING_MODELS: tuple[str, ...] = (
+    "efficientnet_b0",
+    "efficientnet_b4",
+    "efficientnet_b7",
+    "efficientnetv2_s",
+    "efficientnetv2_m",
+    "efficientnetv2_l",
+    "efficientnetv2_xl",
+)
+
+
+def scaling_figure(models: Sequence[str] = SCALING_MODELS, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
+    """Layers per stage: V1 grows every stage by one factor, V2 adds its layers to the later stages."""
+    fig = go.Figure()
+    for i, (m, layers) in enumerate(layers_per_stage(models).items()):
+        dash = "dot" if m.startswith("efficientnet_") else "solid"
+        fig.add_scatter(
+            x=[f"stage{j}" for j in range(1, len(layers) + 1)],
+            y=layers,
+            mode="lines+markers",
+            name=m,
+            line={"dash": dash, "color": PALETTE[i % len(PALETTE)]},
+        )
+    fig.update_yaxes(title_text=ui_text("layers", lang), rangemode="tozero")
+    return _style(fig, ui_text("layers_per_stage", lang) + " (V1: dotted, V2: solid)")

@@ -1,0 +1,182 @@
+"""MBConv and Fused-MBConv block diagrams (the paper's Figure 2), drawn from a model's own stage table.
+
+The layer list is computed from the same :class:`~effnetv2.config.Stage` the model builder uses, so the
+diagram shows the channels, kernel, expansion and SE of the chosen stage rather than a generic picture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import plotly.graph_objects as go
+
+from .config import Stage, get_arch
+
+Kind = Literal["input", "conv", "depthwise", "se", "project", "add", "output"]
+
+COLORS: dict[str, str] = {
+    "input": "#e5e7eb",
+    "conv": "#fdba74",  # a regular (dense) convolution: the "fused" part
+    "depthwise": "#93c5fd",
+    "se": "#c4b5fd",
+    "project": "#86efac",
+    "add": "#f9fafb",
+    "output": "#e5e7eb",
+}
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One box of a block diagram: what it is, and the channels going in and out."""
+
+    kind: Kind
+    label: str
+    in_ch: int
+    out_ch: int
+
+
+@dataclass(frozen=True)
+class Block:
+    """One block of a stage as drawn: its layers, stride and whether the input is added back."""
+
+    stage_name: str
+    stage: Stage
+    in_ch: int
+    stride: int
+    layers: tuple[Layer, ...]
+
+    @property
+    def residual(self) -> bool:
+        return self.stride == 1 and self.in_ch == self.stage.channels
+
+    @property
+    def title(self) -> str:
+        s = self.stage
+        return (
+            f"{self.stage_name}: {s.label} — {self.in_ch}→{s.channels} ch, stride {self.stride}"
+            f"{', residual' if self.residual else ''}"
+        )
+
+
+def block_layers(stage: Stage, in_ch: int, stride: int) -> tuple[Layer, ...]:
+    """The layers of one block, in forward order, as :mod:`effnetv2.blocks` builds them."""
+    k, out = stage.kernel, stage.channels
+    mid = in_ch * stage.expand
+    layers: list[Layer] = [Layer("input", f"input {in_ch} ch", in_ch, in_ch)]
+    if stage.operator == "Fused-MBConv":
+        if stage.expand == 1:
+            layers.append(Layer("conv", f"Conv{k}x{k}, stride {stride}, BN, SiLU", in_ch, out))
+        else:
+            layers.append(Layer("conv", f"Conv{k}x{k} expand ×{stage.expand}, stride {stride}, BN, SiLU", in_ch, mid))
+            layers.append(Layer("project", "Conv1x1 project, BN", mid, out))
+    else:
+        if stage.expand != 1:
+            layers.append(Layer("conv", f"Conv1x1 expand ×{stage.expand}, BN, SiLU", in_ch, mid))
+        layers.append(Layer("depthwise", f"Depthwise Conv{k}x{k}, stride {stride}, BN, SiLU", mid, mid))
+        if stage.se:
+            width = round(mid * (stage.se / stage.expand))
+            layers.append(Layer("se", f"SE {stage.se:g}: pool, 1x1 →{width}, SiLU, 1x1 →{mid}, sigmoid, ×", mid, mid))
+        layers.append(Layer("project", "Conv1x1 project, BN", mid, out))
+    if stride == 1 and in_ch == out:
+        layers.append(Layer("add", "+ input (stochastic depth in training)", out, out))
+    layers.append(Layer("output", f"output {out} ch", out, out))
+    return tuple(layers)
+
+
+def stage_block(model: str, stage_number: int, blocks: str | None = None, *, first: bool = False) -> Block:
+    """A block of ``stage_number`` (1-based) of a registered model with optional F/M ``blocks``.
+
+    By default the repeated block (stride 1, with the residual) when the stage has more than one layer,
+    else the first block; ``first=True`` always draws the first one (the one with the stage's stride).
+    """
+    spec = get_arch(model).scaled(blocks)
+    n = len(spec.stages)
+    if not 1 <= int(stage_number) <= n:
+        raise ValueError(f"{spec.arch.name} has stages 1-{n}, got {stage_number}")
+    i = int(stage_number) - 1
+    stage = spec.stages[i]
+    prev = spec.stem if i == 0 else spec.stages[i - 1].channels
+    if first or stage.layers == 1:
+        in_ch, stride = prev, stage.stride
+    else:
+        in_ch, stride = stage.channels, 1
+    return Block(f"stage{i + 1}", stage, in_ch, stride, block_layers(stage, in_ch, stride))
+
+
+def block_figure(block: Block, *, height: int = 460) -> go.Figure:
+    """A top-to-bottom plotly drawing of one block: boxes, arrows, and the residual path when there is one."""
+    fig = go.Figure()
+    n = len(block.layers)
+    gap = 1.0
+    box_h = 0.62
+    for j, layer in enumerate(block.layers):
+        y = (n - 1 - j) * gap
+        x0, x1 = (0.15, 0.85) if layer.kind not in ("add",) else (0.42, 0.58)
+        shape = "circle" if layer.kind == "add" else "rect"
+        fig.add_shape(
+            type=shape,
+            x0=x0,
+            x1=x1,
+            y0=y - box_h / 2,
+            y1=y + box_h / 2,
+            line={"color": "#374151", "width": 1},
+            fillcolor=COLORS[layer.kind],
+            layer="below",
+        )
+        text = "+" if layer.kind == "add" else layer.label
+        if layer.kind in ("conv", "depthwise", "project", "se") and layer.in_ch != layer.out_ch:
+            text += f"<br><span style='font-size:11px'>{layer.in_ch} → {layer.out_ch} ch</span>"
+        elif layer.kind in ("depthwise", "se"):
+            text += f"<br><span style='font-size:11px'>{layer.in_ch} ch</span>"
+        fig.add_annotation(x=0.5, y=y, text=text, showarrow=False, font={"size": 12, "color": "#111827"})
+        if j:
+            fig.add_annotation(
+                x=0.5,
+                y=y + box_h / 2,
+                ax=0.5,
+                ay=y + gap - box_h / 2,
+                xref="x",
+                yref="y",
+                axref="x",
+                ayref="y",
+                showarrow=True,
+                arrowhead=2,
+                arrowwidth=1.2,
+                arrowcolor="#374151",
+                text="",
+            )
+    if block.residual:
+        top = (n - 1) * gap  # the input box
+        add_y = 1 * gap  # the "+" node is second to last
+        fig.add_shape(type="line", x0=0.85, x1=0.95, y0=top, y1=top, line={"color": "#dc2626", "dash": "dot"})
+        fig.add_shape(type="line", x0=0.95, x1=0.95, y0=top, y1=add_y, line={"color": "#dc2626", "dash": "dot"})
+        fig.add_annotation(
+            x=0.58,
+            y=add_y,
+            ax=0.95,
+            ay=add_y,
+            xref="x",
+            yref="y",
+            axref="x",
+            ayref="y",
+            showarrow=True,
+            arrowhead=2,
+            arrowcolor="#dc2626",
+            text="",
+        )
+    fig.update_xaxes(visible=False, range=[0, 1])
+    fig.update_yaxes(visible=False, range=[-0.6, (n - 1) * gap + 0.6])
+    fig.update_layout(
+        title={"text": block.title, "font": {"size": 13}},
+        height=height,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        plot_bgcolor="white",
+        paper_bgcolor="white",
+        showlegend=False,
+    )
+    return fig
+
+
+def stage_diagram(model: str, stage_number: int, blocks: str | None = None) -> go.Figure:
+    return block_figure(stage_block(model, stage_number, blocks))

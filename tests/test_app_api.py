@@ -1,0 +1,119 @@
+"""The launched app through gradio_client: every named endpoint, bounds and one-line errors, offline."""
+
+import pytest
+from appserver import PHOTO, TEST_CHECKPOINT, running_app  # sets GRADIO_TEMP_DIR before gradio is imported
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from effnetv2 import service
+
+
+@pytest.fixture(scope="module")
+def client(hf_cache):
+    with running_app() as url:
+        yield Client(url, verbose=False)
+
+
+def _classify(client, image=PHOTO, checkpoint=TEST_CHECKPOINT, topk=3, path="plain"):
+    arg = handle_file(str(image)) if image is not None else None
+    return client.predict(arg, checkpoint, topk, path, api_name="/classify")
+
+
+def test_named_endpoints_and_nothing_else(client):
+    api = client.view_api(return_format="dict", print_info=False)
+    named = set(api["named_endpoints"])
+    assert {"/classify", "/gradcam", "/latency", "/compare"} <= named
+    assert named - {"/classify", "/gradcam", "/latency", "/compare"} == set()  # UI plumbing is private
+    first = api["named_endpoints"]["/classify"]["parameters"][0]
+    assert first["component"] == "Image"
+
+
+def test_classify_returns_the_models_top_k(client):
+    label, crop, timing, _ = _classify(client, topk=3)
+    direct = service.classify(PHOTO, TEST_CHECKPOINT, 3, "plain")
+    got = [(c["label"], c["confidence"]) for c in label["confidences"]]
+    want = [(p.label, p.prob) for p in direct.predictions]
+    assert [g[0] for g in got] == [w[0] for w in want] and label["label"] == want[0][0]
+    assert [g[1] for g in got] == pytest.approx([w[1] for w in want], abs=1e-5)
+    assert "ms" in timing and TEST_CHECKPOINT in timing
+    from PIL import Image
+
+    assert Image.open(crop["path"] if isinstance(crop, dict) else crop).size == (224, 224)  # B0's test size
+
+
+def test_optimized_fp32_path_agrees_with_plain(client):
+    plain = _classify(client, topk=5, path="plain")[0]
+    fast = _classify(client, topk=5, path="fp32")[0]
+    assert [c["label"] for c in fast["confidences"]] == [c["label"] for c in plain["confidences"]]
+    assert [c["confidence"] for c in fast["confidences"]] == pytest.approx(
+        [c["confidence"] for c in plain["confidences"]], abs=1e-3
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"topk": 0}, "minimum value 1"),  # the slider's own bound, before service.TOPK
+        ({"topk": 11}, "maximum value 10"),
+        ({"image": None}, "no image"),
+        ({"checkpoint": "tf_efficientnetv2_q"}, "not in the list of choices"),  # the dropdown's check
+        ({"path": "turbo"}, "not in the list of choices"),
+        ({"checkpoint": "tf_efficientnetv2_m.in1k"}, "python -m effnetv2 download"),
+    ],
+)
+def test_bad_classify_requests_get_one_line_and_the_next_request_works(client, kwargs, message):
+    with pytest.raises(AppError) as err:
+        _classify(client, **kwargs)
+    text = str(err.value)
+    assert message in text and "\n" not in text.strip() and "Traceback" not in text
+    assert _classify(client)[0]["label"]
+
+
+def test_a_text_file_is_refused_as_an_image(client, tmp_path):
+    fake = tmp_path / "not_an_image.jpg"
+    fake.write_text("hello")
+    with pytest.raises(AppError):
+        _classify(client, image=fake)
+    assert _classify(client)[0]["label"]
+
+
+def test_gradcam_returns_an_overlay_on_the_crop_the_model_saw(client):
+    from PIL import Image
+
+    overlay, crop, caption = client.predict(
+        handle_file(str(PHOTO)), TEST_CHECKPOINT, "stage6", -1, 0.5, "jet", api_name="/gradcam"
+    )
+    top1 = service.classify(PHOTO, TEST_CHECKPOINT, 1, "plain").predictions[0]
+    assert Image.open(overlay).size == Image.open(crop).size == (224, 224)
+    assert "stage6" in caption and top1.label in caption
+    with pytest.raises(AppError, match="not in the list of choices"):
+        client.predict(handle_file(str(PHOTO)), TEST_CHECKPOINT, "stage9", -1, 0.5, "jet", api_name="/gradcam")
+    # Any class index (not only the top-k shown in the UI) works through the API; out of range is one line.
+    overlay, _, caption = client.predict(
+        handle_file(str(PHOTO)), TEST_CHECKPOINT, "head", 281, 0.3, "viridis", api_name="/gradcam"
+    )
+    assert "class 281" in caption
+    with pytest.raises(AppError, match="class must be from -1 to 999"):
+        client.predict(handle_file(str(PHOTO)), TEST_CHECKPOINT, "head", 5000, 0.3, "jet", api_name="/gradcam")
+
+
+def test_latency_reports_every_stage_and_its_measurement_facts(client):
+    result, plot, _shares, facts = client.predict(
+        "efficientnetv2_b0", "", 64, 1, 2, "cpu", "fp32", "en", api_name="/latency"
+    )
+    assert [s["name"] for s in result["stages"]] == ["stem", *(f"stage{i}" for i in range(1, 7)), "head"]
+    assert result["device"] and result["dtype"] == "fp32" and result["batch"] == 1 and result["image_size"] == 64
+    assert result["stage_sum_ms"] > 0 and result["total_ms"] > 0 and plot is not None
+    assert "threads" in facts and "batch 1" in facts
+    with pytest.raises(AppError, match="greater than maximum value 16"):  # the slider bound
+        client.predict("efficientnetv2_b0", "", 64, 1000, 2, "cpu", "fp32", "en", api_name="/latency")
+
+
+def test_compare_puts_a_blocks_variant_beside_the_published_baseline(client):
+    result, *_figs, table = client.predict("efficientnetv2_b0", "MMMMMM", 64, 1, 1, False, "en", api_name="/compare")
+    assert result["baseline"]["blocks"] == "FFFMMM" and result["variants"][0]["blocks"] == "MMMMMM"
+    assert result["variants"][0]["note"] == "random weights: speed and size only"
+    assert result["variants"][0]["params"] != result["baseline"]["params"]
+    assert [row[0] for row in table["data"]] == ["FFFMMM", "MMMMMM"]
+    with pytest.raises(AppError, match="must be 6 letters"):
+        client.predict("efficientnetv2_b0", "FFX", 64, 1, 1, False, "en", api_name="/compare")

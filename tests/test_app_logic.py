@@ -1,0 +1,200 @@
+"""The app's logic without a server: walkthrough text, diagrams, charts, bounds, presets and tables."""
+
+import re
+
+import pytest
+
+from effnetv2 import charts, diagrams, service, walkthrough
+from effnetv2.errors import BlocksError, BoundsError
+
+
+# ------------------------------------------------------------------------------------------- walkthrough
+def test_both_languages_have_every_section_and_ui_string():
+    for lang in walkthrough.LANGUAGES:
+        texts = walkthrough.sections(lang)
+        assert list(texts) == list(walkthrough.SECTIONS)
+        assert all(len(t) > 40 for t in texts.values())
+    trans = walkthrough.i18n_translations()
+    assert set(trans["en"]) == set(trans["zh-CN"]) and trans["zh"] == trans["zh-CN"]
+    assert all(trans["zh-CN"][k] for k in trans["zh-CN"])
+
+
+def test_chinese_text_is_chinese_and_english_is_not():
+    zh = walkthrough.section("problem_depthwise", "zh-CN")
+    en = walkthrough.section("problem_depthwise", "en")
+    assert re.search(r"[\u4e00-\u9fff]", zh) and not re.search(r"[\u4e00-\u9fff]", en)
+
+
+def test_numbers_in_both_languages_agree():
+    """Translations must not drift: every number of a section appears in both languages."""
+    for key in walkthrough.SECTIONS:
+        # "Problem 3" is "问题三" in Chinese: headings are not data
+        texts = {lang: re.sub(r"Problem \d", "", walkthrough.section(key, lang)) for lang in walkthrough.LANGUAGES}
+        nums = {lang: set(re.findall(r"\d+(?:\.\d+)?", t)) for lang, t in texts.items()}
+        assert nums["en"] <= nums["zh-CN"], (key, nums["en"] - nums["zh-CN"])
+
+
+def test_the_three_problems_are_named_in_both_languages():
+    en = " ".join(walkthrough.sections("en").values()).lower()
+    assert "large images" in en and "depthwise" in en and "scaling every stage" in en
+    zh = " ".join(walkthrough.sections("zh-CN").values())
+    assert "问题一" in zh and "问题二" in zh and "问题三" in zh
+
+
+@pytest.mark.parametrize(
+    ("header", "lang"),
+    [
+        (None, "en"),
+        ("", "en"),
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh-CN"),
+        ("zh-TW", "zh-CN"),
+        ("en-US,en;q=0.9,zh-CN;q=0.8", "en"),
+        ("fr-FR,zh;q=0.5,en;q=0.3", "zh-CN"),
+        ("de,en;q=0.5", "en"),
+        ("en;q=0.2,zh;q=0.9", "zh-CN"),
+        ("zh;q=0", "en"),
+    ],
+)
+def test_language_from_accept_language(header, lang):
+    assert walkthrough.language_from_header(header) == lang
+
+
+def test_language_names_and_unknown_tags_normalise():
+    assert walkthrough.normalize_language("简体中文") == "zh-CN"
+    assert walkthrough.normalize_language("zh_Hans") == "zh-CN"
+    assert walkthrough.normalize_language("xx") == "en"
+    assert walkthrough.ui_text("tab_latency", "zh-CN") == "延迟"
+
+
+def test_table3_rows_hold_the_papers_numbers_beside_counts():
+    rows = service.table3("en")
+    assert [r[1] for r in rows] == ["MMMMMMM", "FFFMMMM", "FFFFFMM", "FFFFFFF"]
+    assert rows[0][2:7] == ["19.3M", "4.5B", "82.8%", 262, 155]
+    assert rows[3][2:7] == ["132.0M", "34.4B", "81.7%", 254, 206]
+    # counted by effnetv2.stats: README reproduces these (19.3M / 4.4 GMACs and 132.1M / 36.0 GMACs)
+    assert rows[0][7:9] == ["19.3M", "4.4"] and rows[3][7:9] == ["132.1M", "36.0"]
+    assert rows[0][9] == ""
+    measured = service.table3("zh-CN", {"FFFMMMM": 12.345})
+    assert measured[1][9] == "12.3" and measured[0][9] == "" and measured[1][0] == "Fused 阶段 1-3"
+    assert len(walkthrough.table3_headers("en")) == len(rows[0])
+
+
+# ------------------------------------------------------------------------------------------- diagrams
+def test_mbconv_diagram_follows_the_stage():
+    b = diagrams.stage_block("efficientnetv2_s", 4)  # MBConv4 k3 SE0.25, 128 ch, repeated block
+    kinds = [layer.kind for layer in b.layers]
+    assert kinds == ["input", "conv", "depthwise", "se", "project", "add", "output"]
+    assert b.residual and b.layers[1].out_ch == 512 and "→32" in b.layers[3].label  # SE width = 128 * 0.25
+    first = diagrams.stage_block("efficientnetv2_s", 4, first=True)
+    assert (
+        first.stride == 2 and first.in_ch == 64 and not first.residual and "add" not in [x.kind for x in first.layers]
+    )
+
+
+def test_fused_diagram_has_no_depthwise_and_no_se():
+    b = diagrams.stage_block("efficientnetv2_s", 2)
+    assert [x.kind for x in b.layers] == ["input", "conv", "project", "add", "output"]
+    conv = diagrams.stage_block("efficientnetv2_s", 1)  # expansion 1: a single Conv3x3
+    assert [x.kind for x in conv.layers] == ["input", "conv", "add", "output"]
+    switched = diagrams.stage_block("efficientnetv2_s", 2, "MMMMMM")  # Fused -> MBConv gains depthwise and SE
+    assert "depthwise" in [x.kind for x in switched.layers] and "se" in [x.kind for x in switched.layers]
+
+
+def test_diagram_figure_and_bad_stage():
+    fig = diagrams.stage_diagram("efficientnet_b0", 1)
+    texts = [a.text for a in fig.layout.annotations]
+    assert any("Depthwise Conv3x3" in t for t in texts) and not any("expand" in t for t in texts)
+    with pytest.raises(ValueError, match="stages 1-6"):
+        diagrams.stage_block("efficientnetv2_s", 7)
+    with pytest.raises(BlocksError):
+        diagrams.stage_block("efficientnetv2_s", 1, "FFX")
+
+
+# ------------------------------------------------------------------------------------------- charts
+def _result(medians, macs):
+    stages = [
+        {"name": f"s{i}", "median_ms": m, "p10_ms": m * 0.9, "p90_ms": m * 1.2, "params": 1, "macs": c}
+        for i, (m, c) in enumerate(zip(medians, macs, strict=True))
+    ]
+    return {
+        "model": "efficientnet_b0", "blocks": "MMMMMMM", "device": "cpu", "dtype": "fp32", "threads": 2,
+        "batch": 1, "image_size": 224, "total_ms": sum(medians) * 1.05, "stage_sum_ms": sum(medians), "stages": stages,
+    }  # fmt: skip
+
+
+def test_latency_figure_error_bars_are_p10_p90():
+    r = _result([2.0, 6.0, 2.0], [100, 100, 200])
+    bar = charts.latency_figure(r).data[0]
+    assert list(bar.y) == [2.0, 6.0, 2.0]
+    assert bar.error_y.array[1] == pytest.approx(1.2) and bar.error_y.arrayminus[1] == pytest.approx(0.6)
+    assert "device cpu" in charts.describe(r) and "threads 2" in charts.describe(r)
+
+
+def test_shares_compare_macs_and_time():
+    r = _result([2.0, 6.0, 2.0], [100, 100, 200])
+    assert charts.shares(r) == [("s0", 0.25, 0.2), ("s1", 0.25, 0.6), ("s2", 0.5, 0.2)]
+    fig = charts.share_figure(r, "zh-CN")
+    assert [t.name for t in fig.data] == ["乘加占比", "耗时占比"]
+    assert list(fig.data[1].y) == pytest.approx([20, 60, 20])
+
+
+def test_throughput_and_scaling_figures():
+    pts = [{"model": "m", "image_size": s, "images_per_s": 100 / s, "batch": 4} for s in (256, 128)]
+    line = charts.throughput_figure(pts).data[0]
+    assert list(line.x) == [128, 256]  # sorted by size
+    layers = charts.layers_per_stage(["efficientnet_b0", "efficientnet_b4", "efficientnetv2_s"])
+    assert layers["efficientnet_b0"] == [1, 2, 2, 3, 3, 4, 1] and layers["efficientnet_b4"] == [2, 4, 4, 6, 6, 8, 2]
+    assert layers["efficientnetv2_s"] == [2, 4, 4, 6, 9, 15]
+
+
+def test_totals_figure_shows_change_against_baseline():
+    fig = charts.totals_figure(["a", "b"], [10.0, 15.0], "t", "x")
+    assert list(fig.data[0].text) == ["baseline", "+50%"]
+
+
+# ------------------------------------------------------------------------------------------- bounds, presets
+@pytest.mark.parametrize("bad", [0, 11, 2.5, "x", None, float("nan"), float("inf"), True, "1e9"])
+def test_topk_bounds(bad):
+    with pytest.raises(BoundsError, match="top-k"):
+        service.TOPK.check(bad)
+
+
+def test_bounds_accept_whole_numbers_in_any_form():
+    assert service.TOPK.check(3.0) == 3 and service.TOPK.check("7") == 7
+    assert service.IMAGE_SIZE.check(service.IMAGE_SIZE.high) == service.IMAGE_SIZE.high
+    with pytest.raises(BoundsError, match="image size must be from"):
+        service.IMAGE_SIZE.check(service.IMAGE_SIZE.high + 1)
+
+
+def test_presets_give_the_papers_table3_variants():
+    assert service.apply_preset("published", "efficientnetv2_s") == ("efficientnetv2_s", "FFFMMM")
+    assert service.apply_preset("All MBConv", "efficientnetv2_m") == ("efficientnetv2_m", "MMMMMMM")
+    assert service.apply_preset("all_fused", "efficientnetv2_b0") == ("efficientnetv2_b0", "FFFFFF")
+    assert service.apply_preset("b4_fused_1_5", "efficientnetv2_s") == ("efficientnet_b4", "FFFFFMM")
+    with pytest.raises(BoundsError, match="unknown preset"):
+        service.apply_preset("nope", "efficientnetv2_s")
+
+
+def test_stage_toggles_round_trip():
+    assert service.blocks_from_fused("efficientnetv2_s", ["stage1", "stage3"]) == "FMFMMM"
+    assert service.fused_from_blocks("efficientnetv2_s", "FMFMMM") == ["stage1", "stage3"]
+    assert service.fused_from_blocks("efficientnetv2_s", None) == ["stage1", "stage2", "stage3"]
+    with pytest.raises(BoundsError, match="stage7"):
+        service.blocks_from_fused("efficientnetv2_s", ["stage7"])
+
+
+def test_stage_rows_like_table4():
+    rows = service.stage_rows("efficientnetv2_s", None, 384)
+    assert [r[0] for r in rows] == ["stem", *(f"stage{i}" for i in range(1, 7)), "head"]
+    assert rows[4][1:5] == ["MBConv4, k3x3, SE0.25", 2, 128, 6]
+    assert sum(r[5] for r in rows) == 21_458_488  # the official V2-S parameter count
+    with pytest.raises(BoundsError):
+        service.stage_rows("efficientnetv2_s", None, 10_000)
+
+
+def test_lru_cache_is_bounded_and_creates_once():
+    cache = service.LRUCache(2)
+    calls = []
+    for key in ("a", "b", "a", "c", "a"):
+        cache.get_or_create(key, lambda k=key: calls.append(k) or k.upper())
+    assert calls == ["a", "b", "c"] and cache.keys() == ["c", "a"]
