@@ -1,0 +1,82 @@
+"""The app in a real browser (Debian's chromium driven by playwright), as a person uses it.
+
+Screenshots of each tab go to tests/artifacts/ (and, with EFFNETV2_README_SCREENSHOTS=1, to docs/screenshots/
+for the README).
+"""
+
+import os
+import shutil
+
+import pytest
+from appserver import ARTIFACTS, PHOTO, ROOT, running_app  # sets GRADIO_TEMP_DIR before gradio is imported
+from playwright.sync_api import expect, sync_playwright
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+TIMEOUT_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def page(hf_cache_s):
+    assert shutil.which(CHROMIUM) or os.path.exists(CHROMIUM), "install Debian's chromium (see .ci/run)"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with running_app() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-US")
+        pg.set_default_timeout(TIMEOUT_MS)
+        pg.goto(url)
+        yield pg
+        browser.close()
+
+
+def _shot(page, name: str) -> None:
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000
+    if os.environ.get("EFFNETV2_README_SCREENSHOTS"):
+        shutil.copy(path, ROOT / "docs" / "screenshots" / path.name)
+
+
+def test_classify_shows_top_k_crop_and_grad_cam(page):
+    page.locator("input[type=file]").first.set_input_files(str(PHOTO))
+    page.get_by_role("button", name="Classify", exact=True).click()
+    expect(page.locator("#timing")).to_contain_text("ms", timeout=TIMEOUT_MS)
+    # gr.Label renders the top-1 class as its heading and one row per class.
+    expect(page.locator("[data-testid=label-output-value]").first).to_be_visible()
+    # The Grad-CAM event follows a successful classification: its caption names the stage and class.
+    expect(page.get_by_text("Grad-CAM at")).to_be_visible(timeout=TIMEOUT_MS)
+    assert page.locator("img").count() >= 3  # input, crop and overlay
+    _shot(page, "classify")
+
+
+def test_latency_tab_draws_the_per_stage_chart(page):
+    page.get_by_role("tab", name="Latency").click()
+    page.get_by_role("button", name="Measure", exact=True).click()
+    expect(page.locator("#latency-facts")).to_contain_text("threads", timeout=TIMEOUT_MS)
+    expect(page.locator("#latency-plot .js-plotly-plot").first).to_be_visible()
+    _shot(page, "latency")
+
+
+def test_lab_preset_then_compare(page):
+    page.get_by_role("tab", name="Fused vs MBConv lab").click()
+    dropdown = page.get_by_label("Preset")
+    dropdown.click()
+    page.get_by_role("option", name="All MBConv").click()
+    expect(page.locator("#lab-blocks textarea, #lab-blocks input").first).to_have_value("MMMMMM")
+    page.get_by_role("button", name="Compare with the baseline").click()
+    expect(page.locator("#lab-plot .js-plotly-plot").first).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.locator("#lab-summary")).to_contain_text("MMMMMM")
+    _shot(page, "lab")
+
+
+def test_walkthrough_switches_to_simplified_chinese(page):
+    page.get_by_role("tab", name="Walkthrough").click()
+    intro = page.locator("#wt-intro")
+    expect(intro).to_be_visible()
+    expect(intro).to_contain_text("smaller models and faster training")
+    page.get_by_label("简体中文").check()
+    expect(intro).to_contain_text("更小的模型，更快的训练")  # the title, in Simplified Chinese
+    expect(intro).not_to_contain_text("smaller models and faster training")
+    _shot(page, "walkthrough_zh")
