@@ -1,6 +1,6 @@
 """The app in a real browser (Debian's chromium driven by playwright), as a person uses it.
 
-Screenshots of each tab go to tests/artifacts/ (and, with EFFNETV2_README_SCREENSHOTS=1, to docs/screenshots/
+Screenshots of each tab go to tests/artifacts/ (and, with README_SCREENSHOTS=1, to docs/screenshots/
 for the README).
 """
 
@@ -35,7 +35,7 @@ def _shot(page, name: str) -> None:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 10_000
-    if os.environ.get("EFFNETV2_README_SCREENSHOTS"):
+    if os.environ.get("README_SCREENSHOTS"):
         shutil.copy(path, ROOT / "docs" / "screenshots" / path.name)
 
 
