@@ -277,12 +277,24 @@ def pretrained_for(checkpoint: str, path: str = "plain"):
     pre = load_pretrained(checkpoint)
     if path == "plain":
         return pre, "fp32"
-    from .optimize import fastest_dtype, optimize_for_inference
+    key = (pre.checkpoint.name, str(pre.device), path, id(pre.model))
+    model, dtype = _OPTIMIZED.get_or_create(key, lambda: _optimized(pre, path))
+    return dataclasses.replace(pre, model=model), dtype
+
+
+def _optimized(pre, path: str):
+    """(model, dtype): the fast path keeps reduced precision only where it is accurate for this checkpoint.
+
+    Accurate = logits within ``ACCURATE_LOGIT_ERROR`` (2%) of the plain model's logit range, measured once
+    per checkpoint and device at the eval size; otherwise the optimized fp32 model is used.
+    """
+    from .optimize import ACCURATE_LOGIT_ERROR, fastest_dtype, measure_logit_error, optimize_for_inference
 
     dtype = fastest_dtype(pre.device) if path == "fast" else "fp32"
-    key = (pre.checkpoint.name, str(pre.device), dtype, id(pre.model))
-    model = _OPTIMIZED.get_or_create(key, lambda: optimize_for_inference(pre.model, dtype=dtype))
-    return dataclasses.replace(pre, model=model), dtype
+    model = optimize_for_inference(pre.model, dtype=dtype, device=pre.device)
+    if dtype != "fp32" and measure_logit_error(pre.model, model, pre.config.size, batch=1) > ACCURATE_LOGIT_ERROR:
+        dtype, model = "fp32", optimize_for_inference(pre.model, dtype="fp32", device=pre.device)
+    return model, dtype
 
 
 @dataclass

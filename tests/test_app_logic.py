@@ -198,3 +198,15 @@ def test_lru_cache_is_bounded_and_creates_once():
     for key in ("a", "b", "a", "c", "a"):
         cache.get_or_create(key, lambda k=key: calls.append(k) or k.upper())
     assert calls == ["a", "b", "c"] and cache.keys() == ["c", "a"]
+
+
+def test_fast_path_keeps_reduced_precision_only_where_it_is_accurate(hf_cache, monkeypatch):
+    from effnetv2 import load_pretrained, optimize
+    from effnetv2.optimize import fastest_dtype, measure_logit_error
+
+    pre = load_pretrained("tf_efficientnetv2_b0.in1k", device="cpu")
+    model, dtype = service._optimized(pre, "fast")
+    assert dtype in ("fp32", fastest_dtype("cpu"))
+    assert measure_logit_error(pre.model, model, 224, batch=1) <= optimize.ACCURATE_LOGIT_ERROR
+    monkeypatch.setattr(optimize, "ACCURATE_LOGIT_ERROR", 0.0)  # nothing in reduced precision is that exact
+    assert service._optimized(pre, "fast")[1] == "fp32"
