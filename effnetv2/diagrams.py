@@ -59,6 +59,14 @@ class Block:
         )
 
 
+def _arrow(fig: go.Figure, start: tuple[float, float], end: tuple[float, float], color: str, width: float = 1.0):
+    """An arrow in data coordinates (plotly draws arrows as annotations with no text)."""
+    fig.add_annotation(
+        x=end[0], y=end[1], ax=start[0], ay=start[1], xref="x", yref="y", axref="x", ayref="y",
+        showarrow=True, arrowhead=2, arrowwidth=width, arrowcolor=color, text="",
+    )  # fmt: skip
+
+
 def block_layers(stage: Stage, in_ch: int, stride: int) -> tuple[Layer, ...]:
     """The layers of one block, in forward order, as :mod:`effnetv2.blocks` builds them."""
     k, out = stage.kernel, stage.channels
@@ -131,40 +139,13 @@ def block_figure(block: Block, *, height: int = 460) -> go.Figure:
             text += f"<br><span style='font-size:11px'>{layer.in_ch} ch</span>"
         fig.add_annotation(x=0.5, y=y, text=text, showarrow=False, font={"size": 12, "color": "#111827"})
         if j:
-            fig.add_annotation(
-                x=0.5,
-                y=y + box_h / 2,
-                ax=0.5,
-                ay=y + gap - box_h / 2,
-                xref="x",
-                yref="y",
-                axref="x",
-                ayref="y",
-                showarrow=True,
-                arrowhead=2,
-                arrowwidth=1.2,
-                arrowcolor="#374151",
-                text="",
-            )
+            _arrow(fig, (0.5, y + gap - box_h / 2), (0.5, y + box_h / 2), "#374151", width=1.2)
     if block.residual:
         top = (n - 1) * gap  # the input box
         add_y = 1 * gap  # the "+" node is second to last
         fig.add_shape(type="line", x0=0.85, x1=0.95, y0=top, y1=top, line={"color": "#dc2626", "dash": "dot"})
         fig.add_shape(type="line", x0=0.95, x1=0.95, y0=top, y1=add_y, line={"color": "#dc2626", "dash": "dot"})
-        fig.add_annotation(
-            x=0.58,
-            y=add_y,
-            ax=0.95,
-            ay=add_y,
-            xref="x",
-            yref="y",
-            axref="x",
-            ayref="y",
-            showarrow=True,
-            arrowhead=2,
-            arrowcolor="#dc2626",
-            text="",
-        )
+        _arrow(fig, (0.95, add_y), (0.58, add_y), "#dc2626")
     fig.update_xaxes(visible=False, range=[0, 1])
     fig.update_yaxes(visible=False, range=[-0.6, (n - 1) * gap + 0.6])
     fig.update_layout(
