@@ -93,6 +93,11 @@ MACs bar, the stage costs more than its arithmetic suggests.
 The diagrams below are drawn by the app from a stage of the selected model (channels, kernel, expansion, SE),
 not copied from the paper. SE = squeeze-and-excitation: a small gate that reweights channels; in
 EfficientNetV2 only MBConv stages use it (ratio 0.25), Fused-MBConv stages do not.
+
+The rules of a switch (the `blocks` letters, one per stage 1-N: F = Fused-MBConv, M = MBConv): a stage
+switched to Fused-MBConv loses its SE; a stage switched to MBConv gets SE 0.25; expansion, kernel, stride,
+channels and layers stay. So an expansion-1 stage switched to MBConv stays expansion 1 (depthwise kxk + SE +
+1x1 projection), and an expansion-1 stage switched to Fused-MBConv is a single kxk conv.
 """,
         "table3": """
 ### Table 3 of the paper: where should Fused-MBConv go?
@@ -180,6 +185,10 @@ MBConv 是 MobileNetV2 和 EfficientNet V1 的基本模块，由 1x1 *扩展*卷
 下面的结构图由本应用根据所选模型的一个阶段（通道数、卷积核、扩展比、SE）绘制，而非从论文中复制。
 SE 即 squeeze-and-excitation（压缩-激励）：一个为各通道重新加权的小门控；在 EfficientNetV2 中只有 MBConv
 阶段使用它（比例 0.25），Fused-MBConv 阶段不使用。
+
+切换规则（`blocks` 字母，每个阶段 1-N 一个：F = Fused-MBConv，M = MBConv）：切换为 Fused-MBConv 的阶段去掉
+SE；切换为 MBConv 的阶段带 SE 0.25；扩展比、卷积核、步长、通道数和层数保持不变。因此扩展比为 1 的阶段切换为
+MBConv 后仍为扩展比 1（深度卷积 kxk + SE + 1x1 投影），切换为 Fused-MBConv 后则是单个 kxk 卷积。
 """,
         "table3": """
 ### 论文表 3：Fused-MBConv 应该放在哪里？

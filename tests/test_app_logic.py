@@ -210,3 +210,9 @@ def test_fast_path_keeps_reduced_precision_only_where_it_is_accurate(hf_cache, m
     assert measure_logit_error(pre.model, model, 224, batch=1) <= optimize.ACCURATE_LOGIT_ERROR
     monkeypatch.setattr(optimize, "ACCURATE_LOGIT_ERROR", 0.0)  # nothing in reduced precision is that exact
     assert service._optimized(pre, "fast")[1] == "fp32"
+
+
+@pytest.mark.parametrize(("lang", "phrase"), [("en", "The rules of a switch"), ("zh-CN", "切换规则")])
+def test_walkthrough_states_the_rules_of_a_switch(lang, phrase):
+    text = walkthrough.section("blocks", lang)
+    assert phrase in text and "SE 0.25" in text
