@@ -60,15 +60,17 @@ def user_errors(fn: Callable) -> Callable:
 
 
 def torch_event(fn: Callable) -> Callable:
-    """A handler that runs torch: user-facing errors, and ZeroGPU allocation when on a Space."""
-    return user_errors(on_gpu(fn))
+    """A handler that runs torch: user-facing errors, ZeroGPU allocation when on a Space, and the work itself on
+    the one long-lived torch thread (see ``service.on_torch_thread``)."""
+    return user_errors(on_gpu(service.on_torch_thread(fn)))
 
 
 # ------------------------------------------------------------------------------------------------ handlers
 
 
 @torch_event
-def classify(image, checkpoint: str, topk: float, path: str, progress=gr.Progress()):  # noqa: B008
+def classify(image, checkpoint: str, topk: float, path: str):
+    """No gr.Progress here: progress tracking costs every request time, and a request is one forward."""
     r = service.classify(image, checkpoint, topk, path)
     choices = [("top-1", -1)] + [(f"{p.label} ({p.prob:.1%})", p.index) for p in r.predictions]
     return r.confidences, r.crop, r.timing_markdown(), gr.update(choices=choices, value=-1)

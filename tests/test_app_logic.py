@@ -216,3 +216,37 @@ def test_fast_path_keeps_reduced_precision_only_where_it_is_accurate(hf_cache, m
 def test_walkthrough_states_the_rules_of_a_switch(lang, phrase):
     text = walkthrough.section("blocks", lang)
     assert phrase in text and "SE 0.25" in text
+
+
+def test_torch_work_runs_on_one_long_lived_thread():
+    import contextvars
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    var = contextvars.ContextVar("var", default="unset")
+
+    @service.on_torch_thread
+    def where(tag: str) -> tuple[int, str, str]:
+        return threading.get_ident(), var.get(), tag
+
+    def call(i: int):
+        var.set(f"request {i}")
+        return where(str(i))
+
+    with ThreadPoolExecutor(4) as pool:  # requests arrive on many threads, like a web server's workers
+        results = list(pool.map(call, range(8)))
+    assert len({ident for ident, _, _ in results}) == 1 and results[0][0] != threading.get_ident()
+    assert [(v, t) for _, v, t in results] == [(f"request {i}", str(i)) for i in range(8)]  # context carried
+
+    @service.on_torch_thread
+    def outer() -> int:
+        return where("nested")[0]  # a nested call runs inline instead of waiting on itself
+
+    assert outer() == results[0][0]
+
+    @service.on_torch_thread
+    def fails():
+        raise BoundsError("runs must be from 1 to 30, got 99")
+
+    with pytest.raises(BoundsError, match="got 99"):
+        fails()
