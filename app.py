@@ -68,17 +68,29 @@ def torch_event(fn: Callable) -> Callable:
 # ------------------------------------------------------------------------------------------------ handlers
 
 
+def uploaded(payload: Any) -> str | None:
+    """The path of an uploaded image, from an event registered with ``preprocess=False``.
+
+    Those events get Gradio's file payload (a dict) instead of a decoded image: ``effnetv2.open_image`` then
+    reads the file once, with its own one-line messages for broken, huge or odd files, where Gradio's decoder
+    would fail with a generic error. Gradio has already checked that the path is one of its own uploads.
+    """
+    if isinstance(payload, dict):
+        return payload.get("path")
+    return payload
+
+
 @torch_event
 def classify(image, checkpoint: str, topk: float, path: str):
     """No gr.Progress here: progress tracking costs every request time, and a request is one forward."""
-    r = service.classify(image, checkpoint, topk, path)
+    r = service.classify(uploaded(image), checkpoint, topk, path)
     choices = [("top-1", -1)] + [(f"{p.label} ({p.prob:.1%})", p.index) for p in r.predictions]
-    return r.confidences, r.crop, r.timing_markdown(), gr.update(choices=choices, value=-1)
+    return r.confidences, r.timing_markdown(), gr.update(choices=choices, value=-1)
 
 
 @torch_event
 def gradcam(image, checkpoint: str, stage: str, target: float, opacity: float, colormap: str):
-    r = service.gradcam(image, checkpoint, stage, target, opacity, colormap)
+    r = service.gradcam(uploaded(image), checkpoint, stage, target, opacity, colormap)
     return r.overlay, r.crop, r.caption
 
 
@@ -228,16 +240,18 @@ def build_demo() -> gr.Blocks:
                 cam_caption = gr.Markdown()
                 cam_btn = gr.Button(i18n("gradcam_btn"))
 
+                # preprocess=False: the handlers read the upload themselves (see `uploaded`).
                 cls_ev = classify_btn.click(
-                    classify, [image, checkpoint, topk, path], [label, crop, timing, cam_class],
-                    api_name="classify", **TORCH,
+                    classify, [image, checkpoint, topk, path], [label, timing, cam_class],
+                    api_name="classify", preprocess=False, **TORCH,
                 )  # fmt: skip
                 cam_inputs = [image, checkpoint, cam_stage, cam_class, opacity, colormap]
+                cam_outputs = [overlay, crop, cam_caption]
                 cls_ev.success(
-                    gradcam, cam_inputs, [overlay, crop, cam_caption], api_name="gradcam_after_classify",
-                    api_visibility="private", **TORCH,
+                    gradcam, cam_inputs, cam_outputs, api_name="gradcam_after_classify",
+                    api_visibility="private", preprocess=False, **TORCH,
                 )  # fmt: skip
-                cam_btn.click(gradcam, cam_inputs, [overlay, crop, cam_caption], api_name="gradcam", **TORCH)
+                cam_btn.click(gradcam, cam_inputs, cam_outputs, api_name="gradcam", preprocess=False, **TORCH)
 
             # ---------------------------------------------------------------- Latency
             with gr.Tab(i18n("tab_latency"), id="latency"):

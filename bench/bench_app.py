@@ -8,9 +8,9 @@ does not depend on the weight values.
     python bench/bench_app.py [--runs 20] [--path fast|fp32|plain] [--json]
 
 Targets: start-up < 15 s; request median / forward median <= 1.3 (same inference path on both sides).
-The request is timed with a plain HTTP client on Gradio's REST API (upload, call, event stream, fetch of the
-returned crop); the same request through ``gradio_client`` is reported beside it, since that client's own
-queue polling and file download add a large, client-side overhead on 2 cores. Requests and bare forwards are
+The request is timed with a plain HTTP client on Gradio's REST API (upload, call, event stream); the same
+request through ``gradio_client`` is reported beside it, since that client's own queue polling and file
+download add a large, client-side overhead on 2 cores. Requests and bare forwards are
 interleaved so that a change of machine load hits both alike.
 """
 
@@ -79,7 +79,7 @@ def _server_ms(timing: str) -> float:
 
 class HttpClassify:
     """``/classify`` over Gradio's documented REST API with a plain HTTP client, as any program would call it:
-    upload the photo, POST the call, read the event stream to the result, then fetch the returned crop."""
+    upload the photo, POST the call, read the event stream to the result."""
 
     def __init__(self, url: str, path: str):
         import httpx
@@ -107,8 +107,7 @@ class HttpClassify:
                     break
         if data is None:
             raise RuntimeError("/classify: no result in the event stream")
-        self.http.get(data[1]["url"]).raise_for_status()  # the crop, as a browser would fetch it
-        return (time.perf_counter() - start) * 1e3, _server_ms(data[2])
+        return (time.perf_counter() - start) * 1e3, _server_ms(data[1])
 
 
 class GradioClientClassify:
@@ -125,7 +124,7 @@ class GradioClientClassify:
 
         start = time.perf_counter()
         out = self.client.predict(handle_file(str(PHOTO)), CHECKPOINT, 5, self.path, api_name="/classify")
-        return (time.perf_counter() - start) * 1e3, _server_ms(out[2])
+        return (time.perf_counter() - start) * 1e3, _server_ms(out[1])
 
 
 class BareForward:

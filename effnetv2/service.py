@@ -329,8 +329,6 @@ def _optimized(pre, path: str):
 @dataclass
 class ClassifyResult:
     predictions: list
-    crop: Any
-    """The resized, center-cropped PIL image the model saw."""
     ms: float
     """Preprocessing + forward + softmax/top-k, measured around ``predict``."""
     checkpoint: str
@@ -358,7 +356,11 @@ def _open(image: Any):
 
 
 def classify(image: Any, checkpoint: str = DEFAULT_CHECKPOINT, topk: Any = 5, path: str = DEFAULT_PATH):
-    """Top-k classes of one image, the crop the model saw and the request's inference time."""
+    """Top-k classes of one image and the request's inference time.
+
+    The crop the model saw comes with Grad-CAM (:func:`gradcam`), not here: encoding and fetching an image
+    would add to every request's time.
+    """
     import time
 
     from .inference import predict
@@ -369,8 +371,7 @@ def classify(image: Any, checkpoint: str = DEFAULT_CHECKPOINT, topk: Any = 5, pa
     start = time.perf_counter()
     predictions = predict(pre, [img], k)[0]
     ms = (time.perf_counter() - start) * 1e3
-    crop = pre.transform.crop(img)
-    return ClassifyResult(predictions, crop, ms, pre.checkpoint.name, path, dtype, str(pre.device))
+    return ClassifyResult(predictions, ms, pre.checkpoint.name, path, dtype, str(pre.device))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -29,16 +29,13 @@ def test_named_endpoints_and_nothing_else(client):
 
 
 def test_classify_returns_the_models_top_k(client):
-    label, crop, timing, _ = _classify(client, topk=3)
+    label, timing, _ = _classify(client, topk=3)
     direct = service.classify(PHOTO, TEST_CHECKPOINT, 3, "plain")
     got = [(c["label"], c["confidence"]) for c in label["confidences"]]
     want = [(p.label, p.prob) for p in direct.predictions]
     assert [g[0] for g in got] == [w[0] for w in want] and label["label"] == want[0][0]
     assert [g[1] for g in got] == pytest.approx([w[1] for w in want], abs=1e-5)
     assert "ms" in timing and TEST_CHECKPOINT in timing
-    from PIL import Image
-
-    assert Image.open(crop["path"] if isinstance(crop, dict) else crop).size == (224, 224)  # B0's test size
 
 
 def test_optimized_fp32_path_agrees_with_plain(client):
@@ -53,11 +50,12 @@ def test_optimized_fp32_path_agrees_with_plain(client):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"topk": 0}, "minimum value 1"),  # the slider's own bound, before service.TOPK
-        ({"topk": 11}, "maximum value 10"),
+        # the image events skip Gradio's preprocessing, so every value meets effnetv2's own checks
+        ({"topk": 0}, "top-k must be from 1 to 10, got 0"),
+        ({"topk": 11}, "top-k must be from 1 to 10, got 11"),
         ({"image": None}, "no image"),
-        ({"checkpoint": "tf_efficientnetv2_q"}, "not in the list of choices"),  # the dropdown's check
-        ({"path": "turbo"}, "not in the list of choices"),
+        ({"checkpoint": "tf_efficientnetv2_q"}, "unknown checkpoint 'tf_efficientnetv2_q'; did you mean"),
+        ({"path": "turbo"}, "inference path must be one of fast, fp32, plain, got 'turbo'"),
         ({"checkpoint": "tf_efficientnetv2_m.in1k"}, "python -m effnetv2 download"),
     ],
 )
@@ -86,7 +84,7 @@ def test_gradcam_returns_an_overlay_on_the_crop_the_model_saw(client):
     top1 = service.classify(PHOTO, TEST_CHECKPOINT, 1, "plain").predictions[0]
     assert Image.open(overlay).size == Image.open(crop).size == (224, 224)
     assert "stage6" in caption and top1.label in caption
-    with pytest.raises(AppError, match="not in the list of choices"):
+    with pytest.raises(AppError, match=r"Grad-CAM stage must be one of stage1, .*, head, got 'stage9'"):
         client.predict(handle_file(str(PHOTO)), TEST_CHECKPOINT, "stage9", -1, 0.5, "jet", api_name="/gradcam")
     # Any class index (not only the top-k shown in the UI) works through the API; out of range is one line.
     overlay, _, caption = client.predict(
