@@ -11,7 +11,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .errors import EffNetV2Error
+from .errors import EffNetV2Error, ImageError
+
+PROG = "python -m effnetv2"
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -85,16 +87,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
         args.checkpoint, weights=args.weights, revision=args.revision, device=args.device, size=args.size
     )
     check_topk(args.topk, pretrained.checkpoint.num_classes)  # before reading any image
-    results = []
+    results: list[dict] = []
+    failed = 0
     for image in args.image:  # one at a time: a bad file names itself, and memory stays flat
-        results.append({"image": image, "top": [p.to_dict() for p in predict(pretrained, [image], args.topk)[0]]})
+        try:
+            top = [p.to_dict() for p in predict(pretrained, [image], args.topk)[0]]
+        except ImageError as exc:  # one bad file does not cost the others their results
+            failed += 1
+            print(f"{PROG} predict: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+            results.append({"image": image, "error": str(exc)})
+            continue
+        results.append({"image": image, "top": top})
         if not args.json:
             print(image)
-            for rank, p in enumerate(results[-1]["top"], start=1):
+            for rank, p in enumerate(top, start=1):
                 print(f"  {rank:>2}. {p['index']:>4}  {p['label']:<32} {100 * p['prob']:6.2f}%")
     if args.json:
         print(json.dumps(results))
-    return 0
+    return 2 if failed else 0
 
 
 def _stderr_progress(enabled: bool = True):
@@ -242,7 +252,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .config import list_models
 
-    parser = _Parser(prog="python -m effnetv2", description="EfficientNetV2 Explorer: models, weights, analysis.")
+    parser = _Parser(prog=PROG, description="EfficientNetV2 Explorer: models, weights, analysis.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     info = sub.add_parser("info", help="stage table with parameters and MACs per stage")
@@ -262,14 +272,18 @@ def build_parser() -> argparse.ArgumentParser:
     dl.set_defaults(handler=cmd_download)
 
     pr = sub.add_parser("predict", help="top-k ImageNet classes of images with pretrained weights")
-    pr.add_argument("image", nargs="+", help="image files (any format PIL reads)")
+    pr.add_argument("image", nargs="+", help="image files (any format PIL reads); a bad one does not stop the rest")
     pr.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help=f"{names} (default: {DEFAULT_CHECKPOINT})")
     pr.add_argument("--weights", help="a local .safetensors file instead of the Hub")
     pr.add_argument("--revision", help="a branch, tag or commit of the Hub repo (default: main)")
     pr.add_argument("--size", choices=("test", "train"), default="test", help="eval image size (default: test)")
     pr.add_argument("--topk", type=_positive_int, default=5, help="classes per image (default: 5)")
     pr.add_argument("--device", default="auto", help="auto (default: CUDA if available), cpu, cuda, cuda:N")
-    pr.add_argument("--json", action="store_true", help='print [{"image", "top": [{"index", "label", "prob"}]}]')
+    pr.add_argument(
+        "--json",
+        action="store_true",
+        help='print [{"image", "top": [{"index", "label", "prob"}]} or {"image", "error"}]',
+    )
     pr.set_defaults(handler=cmd_predict)
 
     from .devices import DEVICE_CHOICES, DTYPES
