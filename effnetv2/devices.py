@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import platform
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
 import torch
 from torch import nn
 
-from .errors import DeviceError, UnsupportedDtypeError
+from .errors import DeviceError, MemoryLimitError, UnsupportedDtypeError
 
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
@@ -129,3 +130,28 @@ def resolve(device: str | torch.device | None = "auto", dtype: str = "fp32", cha
     """Check a device/dtype/memory-format request once, up front, so a bad one fails before any work."""
     dev = resolve_device(device)
     return Runtime(dev, check_dtype(dtype, dev), bool(channels_last))
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA's ``torch.OutOfMemoryError`` or the CPU allocator's failure (a plain ``RuntimeError``)."""
+    text = str(exc)
+    return isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in text or "out of memory" in text
+
+
+@contextlib.contextmanager
+def memory_guard(setting: str) -> Iterator[None]:
+    """Turn an allocation failure inside torch into a one-line :class:`MemoryLimitError` naming ``setting``.
+
+    Why: torch reports it as a C++ assertion ("[enforce fail at alloc_cpu.cpp ...]"), which tells a user
+    nothing about what to change. The tensors of the failed call are freed with it, and on CUDA the cached
+    blocks are released, so the process can serve the next, smaller request.
+    """
+    try:
+        yield
+    except RuntimeError as exc:
+        if not is_out_of_memory(exc):
+            raise
+        exc.__traceback__ = None  # drop the failed call's frames, and with them its tensors
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.empty_cache()
+        raise MemoryLimitError(f"out of memory for {setting}: use a smaller batch or image size") from None

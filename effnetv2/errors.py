@@ -55,3 +55,7 @@ class BoundsError(EffNetV2Error, ValueError):
 
 class StageError(EffNetV2Error, ValueError):
     """A stage name that the model does not have (Grad-CAM targets, timing rows)."""
+
+
+class MemoryLimitError(EffNetV2Error, MemoryError):
+    """A setting that needs more memory than the device has free (too large a batch or image)."""

@@ -21,6 +21,7 @@ from captum.attr import LayerAttribution, LayerGradCam
 from PIL import Image
 from torch import nn
 
+from .devices import memory_guard
 from .errors import StageError
 
 SCALES = ("per-map", "shared")
@@ -229,17 +230,19 @@ def grad_cam(
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            feats = x
-            for m in prefix:
-                feats = m(feats)
-            probs = tail(feats.clone()).float().softmax(1)[0]  # clone: an in-place op in the tail must not reach feats
-        if chosen is None:
-            chosen = probs.topk(topk).indices.tolist()
-        k = len(chosen)
-        cam = LayerGradCam(tail, tail.features)
-        low = cam.attribute(feats.expand(k, *feats.shape[1:]).clone(), target=chosen, relu_attributions=relu)
-        up = LayerAttribution.interpolate(low, tuple(x.shape[-2:]), interpolate_mode="bilinear")
+        with memory_guard(f"Grad-CAM at {x.shape[-1]} px on {param.device}"):
+            with torch.no_grad():
+                feats = x
+                for m in prefix:
+                    feats = m(feats)
+                # clone: an in-place op in the tail must not reach feats
+                probs = tail(feats.clone()).float().softmax(1)[0]
+            if chosen is None:
+                chosen = probs.topk(topk).indices.tolist()
+            k = len(chosen)
+            cam = LayerGradCam(tail, tail.features)
+            low = cam.attribute(feats.expand(k, *feats.shape[1:]).clone(), target=chosen, relu_attributions=relu)
+            up = LayerAttribution.interpolate(low, tuple(x.shape[-2:]), interpolate_mode="bilinear")
     finally:
         model.train(was_training)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -81,6 +82,20 @@ def verify_safetensors(path: str | os.PathLike) -> None:
         raise CorruptWeightsError(f"{p}: truncated or corrupt: {size} bytes, but its header describes {8 + n + end}")
 
 
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """The HTTP stack's "the connection broke" errors: huggingface_hub used requests, then httpx, now httpx2."""
+    names = [("httpx2", "TransportError"), ("httpx", "TransportError"), ("requests", "ConnectionError")]
+    names += [("requests", "Timeout"), ("requests", "exceptions.ChunkedEncodingError")]
+    found = []
+    for module, attr in names:
+        obj = sys.modules.get(module)  # only stacks already in use: nothing is imported for this
+        for part in attr.split("."):
+            obj = getattr(obj, part, None)
+        if isinstance(obj, type) and issubclass(obj, BaseException):
+            found.append(obj)
+    return tuple(found)
+
+
 def _hub_call(ckpt: Checkpoint, revision: str | None, fetch: Callable[[], str]) -> Path:
     """Run a huggingface_hub call; turn its exceptions into one-line errors that say what to do."""
     from huggingface_hub import constants
@@ -115,6 +130,11 @@ def _hub_call(ckpt: Checkpoint, revision: str | None, fetch: Callable[[], str]) 
         raise HubError(f"the Hub ({constants.ENDPOINT}) answered {status} for {where}") from None
     except (ConnectionError, TimeoutError) as exc:
         raise HubUnavailableError(f"{where}: the Hub cannot be reached ({exc})") from None
+    except _transport_errors() as exc:  # the connection dropped or timed out mid-download (after retries)
+        raise HubUnavailableError(
+            f"{where}: the download from the Hub ({constants.ENDPOINT}) broke off ({exc}); the partial file "
+            "is not used: try again"
+        ) from None
 
 
 def _corrupt_cached(ckpt: Checkpoint, exc: CorruptWeightsError) -> CorruptWeightsError:

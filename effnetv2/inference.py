@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from .devices import memory_guard
 from .hub import Pretrained
 from .images import open_image
 
@@ -50,7 +51,8 @@ def predict(
     batch = pretrained.transform.batch([open_image(im) for im in images])
     model = pretrained.model
     param = next(model.parameters())
-    with torch.inference_mode():
+    setting = f"{len(images)} images at {batch.shape[-1]} px on {param.device}"
+    with memory_guard(setting), torch.inference_mode():
         logits = model(batch.to(device=param.device, dtype=param.dtype))
         probs = logits.float().softmax(dim=1)
         top = probs.topk(topk, dim=1)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .devices import Runtime, resolve
+from .devices import Runtime, memory_guard, resolve
 from .errors import BoundsError, StageError
 from .model import EfficientNet, create_model
 from .stats import model_stats
@@ -279,7 +279,9 @@ def stage_latency(
 
     was_training = model.training
     runtime.prepare(model).eval()
-    x = _random_images(batch, image_size, runtime)
+    setting = f"batch {batch} at {image_size} px on {runtime.device}"
+    with memory_guard(setting):
+        x = _random_images(batch, image_size, runtime)
     names = list(model.stage_names)
     # One (start, end) pair per stage and per run, plus the end-to-end pair, made before the run so that the
     # hooks only record (their own cost shows in a launch-bound GPU run); read after one synchronize.
@@ -304,7 +306,7 @@ def stage_latency(
             handles.append(module.register_forward_pre_hook(pre(name)))
             handles.append(module.register_forward_hook(post(name)))
         total = warmup + runs
-        with torch.inference_mode(), runtime.autocast():
+        with memory_guard(setting), torch.inference_mode(), runtime.autocast():
             for i in range(total):
                 current = {key: (clock.event(), clock.event()) for key in ["total", *names]}
                 current["total"][0].record()
@@ -363,6 +365,22 @@ def training_throughput(
     runtime = runtime or resolve()
     clock = clock or clock_for(runtime)
 
+    with memory_guard(f"training batch {batch} at {image_size} px on {runtime.device}"):
+        step = _train_steps(model, batch, image_size, steps, warmup, runtime, optimizer_step, clock, progress)
+    return Throughput(Context.of(model, runtime, batch, image_size, clock), steps, warmup, optimizer_step, step)
+
+
+def _train_steps(
+    model: EfficientNet,
+    batch: int,
+    image_size: int,
+    steps: int,
+    warmup: int,
+    runtime: Runtime,
+    optimizer_step: bool,
+    clock: Clock,
+    progress: Progress | None,
+) -> Spread:
     net = runtime.prepare(copy.deepcopy(model)).train()
     x = _random_images(batch, image_size, runtime)
     labels = torch.randint(0, max(model.num_classes, 1), (batch,), generator=torch.Generator().manual_seed(0))
@@ -388,8 +406,7 @@ def training_throughput(
             pairs.append((start, end))
         _notify(progress, (i + 1) / total, f"training {'warm-up' if i < warmup else 'step'} {i + 1}/{total}")
     clock.synchronize()
-    step = Spread.of([a.elapsed_time(b) for a, b in pairs])
-    return Throughput(Context.of(model, runtime, batch, image_size, clock), steps, warmup, optimizer_step, step)
+    return Spread.of([a.elapsed_time(b) for a, b in pairs])
 
 
 # --- the CLI's / app's one-call benchmark -------------------------------------------------------------------

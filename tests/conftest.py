@@ -90,3 +90,11 @@ def fake_hub():
 
     with FakeHub() as hub:
         yield hub
+
+
+@pytest.fixture(scope="session")
+def two_b0_versions(session_dir):
+    """Two B0 checkpoints with different random weights: two commits of one Hub repo."""
+    from hubfake import make_b0_checkpoint
+
+    return tuple(make_b0_checkpoint(session_dir / "versions" / f"v{i}" / "model.safetensors", seed=i) for i in (1, 2))

@@ -14,6 +14,7 @@ of a fresh interpreter (see :func:`run_python`) or before the first import (conf
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -81,6 +82,8 @@ class FakeHub:
     repos: dict[str, dict[str, dict[str, bytes]]] = field(default_factory=dict)  # repo -> commit -> files
     branches: dict[str, dict[str, str]] = field(default_factory=dict)  # repo -> branch -> commit
     requests: list[tuple[str, str]] = field(default_factory=list)
+    cut_after: int | None = None
+    """When set, file bodies stop after this many bytes and the connection closes: a network drop mid-download."""
 
     def add(self, repo_id: str, files: dict[str, bytes | Path], branch: str | None = "main") -> str:
         """A new commit of ``repo_id`` holding ``files``; ``branch`` is moved to it. Returns the commit id."""
@@ -121,7 +124,11 @@ class FakeHub:
                 self.send_header("Content-Length", str(len(data)))
                 self.send_header("Content-Type", "application/octet-stream")
                 self.end_headers()
-                if body:
+                if body and hub.cut_after is not None:
+                    self.wfile.write(data[: hub.cut_after])
+                    self.wfile.flush()
+                    self.close_connection = True
+                elif body:
                     self.wfile.write(data)
 
             def _error(self, status: int, code: str, message: str) -> None:
@@ -196,6 +203,29 @@ def run_cli(args: list[str], env: dict, timeout: float = 120) -> subprocess.Comp
     )
 
 
+SCENARIO = """
+import json, sys
+import effnetv2
+from effnetv2 import download, load_pretrained
+out = {}
+def attempt(name, fn):
+    try:
+        out[name] = {"ok": str(fn())}
+    except Exception as exc:
+        out[name] = {"error": type(exc).__name__, "message": str(exc)}
+CASES
+print(json.dumps(out))
+"""
+
+
+def run_scenario(cases: str, env: dict) -> dict:
+    """Run ``cases`` (lines of ``attempt(name, fn)``) in a fresh interpreter; each name maps to its outcome:
+    ``{"ok": str(result)}`` or ``{"error": type name, "message": text}``."""
+    result = run_python(SCENARIO.replace("CASES", cases), env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def make_b0_checkpoint(path: str | os.PathLike, seed: int = 0) -> Path:
     """A ``tf_efficientnetv2_b0`` checkpoint file with random weights and calibrated BN (timm's layout)."""
     from reference import timm_model
@@ -212,6 +242,7 @@ __all__ = [
     "make_b0_checkpoint",
     "run_cli",
     "run_python",
+    "run_scenario",
     "save_timm_checkpoint",
     "sha256",
 ]

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from effnetv2.devices import DTYPES, Runtime, check_dtype, cpu_name, resolve, resolve_device
-from effnetv2.errors import DeviceError, UnsupportedDtypeError
+from effnetv2.devices import DTYPES, Runtime, check_dtype, cpu_name, memory_guard, resolve, resolve_device
+from effnetv2.errors import DeviceError, MemoryLimitError, UnsupportedDtypeError
 
 
 def test_auto_picks_cuda_only_when_present():
@@ -66,3 +66,11 @@ def test_describe_names_device_dtype_threads():
         "channels_last": False,
     }
     assert cpu_name()
+
+
+def test_memory_guard_turns_a_real_allocation_failure_into_one_line():
+    expected = r"^out of memory for batch 9 at 640 px on cpu: use a smaller batch or image size$"
+    with pytest.raises(MemoryLimitError, match=expected), memory_guard("batch 9 at 640 px on cpu"):
+        torch.empty(2**40, dtype=torch.uint8)  # 1 TiB: the CPU allocator refuses it
+    with pytest.raises(RuntimeError, match=r"^unrelated$"), memory_guard("batch 1"):
+        raise RuntimeError("unrelated")  # other errors pass through unchanged

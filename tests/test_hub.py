@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hubfake import add_to_hf_cache, hf_env, make_b0_checkpoint, run_cli, run_python
+from hubfake import add_to_hf_cache, hf_env, run_cli, run_scenario
 
 import effnetv2
 from effnetv2 import (
@@ -222,32 +222,6 @@ def test_verify_safetensors_accepts_a_good_file(b0_checkpoint):
 
 # -- (b) a loopback fake Hub through HF_ENDPOINT, and other caches, in fresh interpreters -----------------------
 
-SCENARIO = """
-import json, sys
-import effnetv2
-from effnetv2 import download, load_pretrained
-out = {}
-def attempt(name, fn):
-    try:
-        out[name] = {"ok": str(fn())}
-    except Exception as exc:
-        out[name] = {"error": type(exc).__name__, "message": str(exc)}
-CASES
-print(json.dumps(out))
-"""
-
-
-def _scenario(cases: str, env: dict) -> dict:
-    result = run_python(SCENARIO.replace("CASES", cases), env)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-@pytest.fixture(scope="module")
-def two_b0_versions(tmp_path_factory):
-    d = tmp_path_factory.mktemp("versions")
-    return tuple(make_b0_checkpoint(d / f"v{i}" / "model.safetensors", seed=i) for i in (1, 2))
-
 
 def test_fake_hub_download_pinned_revision_missing_file_then_offline(fake_hub, two_b0_versions, tmp_path):
     v1, v2 = two_b0_versions
@@ -256,7 +230,7 @@ def test_fake_hub_download_pinned_revision_missing_file_then_offline(fake_hub, t
     fake_hub.add("timm/tf_efficientnetv2_b1.in1k", {"config.json": b"{}"})  # a repo without weights
     cache = tmp_path / "hub"
     online = hf_env(cache, endpoint=fake_hub.url)
-    got = _scenario(
+    got = run_scenario(
         f"""
 attempt("main", lambda: download("b0"))
 attempt("pinned", lambda: download("b0", revision="{old}"))
@@ -289,7 +263,7 @@ attempt("bad_revision", lambda: download("b0", revision="v9.9"))
 
     # The same cache, offline: both revisions load without a request.
     before = len(fake_hub.requests)
-    got = _scenario(
+    got = run_scenario(
         f"""
 attempt("main", lambda: load_pretrained("b0", device="cpu").weights_path)
 attempt("pinned", lambda: load_pretrained("b0", revision="{old}", device="cpu").weights_path)

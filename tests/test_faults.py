@@ -1,0 +1,163 @@
+"""Faults a hosted demo meets: the Hub dropping mid-download, a corrupt file in the cache, users switching
+checkpoints at the same moment, and a request that runs out of memory. Each gives one clear message, the
+server keeps serving, and no half-written file is ever loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import threading
+from pathlib import Path
+
+import pytest
+from appserver import PHOTO, TEST_CHECKPOINT, app_process, running_app
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from hubfake import FakeHub, add_to_hf_cache, hf_env, run_cli, run_scenario, save_timm_checkpoint
+
+from effnetv2 import service
+from effnetv2.hub import clear_cache
+
+B0_REPO = "timm/tf_efficientnetv2_b0.in1k"
+B1, B2 = "tf_efficientnetv2_b1.in1k", "tf_efficientnetv2_b2.in1k"
+
+
+def _labels(label: dict) -> list[str]:
+    return [c["label"] for c in label["confidences"]]
+
+
+def _expected(checkpoint: str, k: int = 3) -> list[str]:
+    return [p.label for p in service.classify(PHOTO, checkpoint, k, "plain").predictions]
+
+
+def _one_line(err: AppError) -> str:
+    text = str(err).strip()
+    assert text and "\n" not in text and "Traceback" not in text, text
+    return text
+
+
+def _random_checkpoint(name: str, folder: Path, seed: int) -> Path:
+    from reference import timm_model
+
+    arch = name.split(".")[0]
+    return save_timm_checkpoint(timm_model(arch, seed=seed, calibration_size=128), folder / arch / "model.safetensors")
+
+
+@pytest.fixture(scope="module")
+def more_checkpoints(hf_cache, session_dir) -> dict[str, Path]:
+    """B1 in the session's HF cache beside B0, and a good B2 file that a test puts there (after a corrupt one)."""
+    files = {
+        B1: _random_checkpoint(B1, session_dir / "faults", 3),
+        B2: _random_checkpoint(B2, session_dir / "faults", 4),
+    }
+    add_to_hf_cache(hf_cache, f"timm/{B1}", {"model.safetensors": files[B1]})
+    return files
+
+
+@pytest.fixture(scope="module")
+def client(hf_cache, more_checkpoints):
+    with running_app() as url:
+        yield Client(url, verbose=False)
+
+
+# -- the Hub drops the connection in the middle of a download ------------------------------------------------------
+
+
+def test_a_download_cut_mid_file_is_one_line_leaves_nothing_loadable_and_can_be_retried(two_b0_versions, tmp_path):
+    with FakeHub() as hub:
+        hub.add(B0_REPO, {"model.safetensors": two_b0_versions[0]})
+        hub.cut_after = 100_000  # of a 28 MB file
+        cache = tmp_path / "hub"
+        online = hf_env(cache, endpoint=hub.url)
+        cut = run_scenario('attempt("download", lambda: download("b0"))', online)["download"]
+        assert cut["error"] == "HubUnavailableError" and "\n" not in cut["message"]
+        assert "broke off" in cut["message"] and "try again" in cut["message"]
+        cli = run_cli(["download", "b0"], online)
+        assert cli.returncode == 2 and len(cli.stderr.strip().splitlines()) == 1 and "broke off" in cli.stderr
+        # Nothing half-written is in a snapshot, so offline it is simply not cached (never loaded half).
+        assert not list(cache.rglob("snapshots/*/model.safetensors"))
+        offline = run_scenario('attempt("load", lambda: load_pretrained("b0"))', {**online, "HF_HUB_OFFLINE": "1"})
+        assert offline["load"]["error"] == "HubUnavailableError" and "is not in the Hugging Face cache" in str(offline)
+        hub.cut_after = None  # the network is back
+        again = run_scenario('attempt("load", lambda: load_pretrained("b0").checkpoint.name)', online)
+        assert again["load"] == {"ok": "tf_efficientnetv2_b0.in1k"}
+        assert len(list(cache.rglob("snapshots/*/model.safetensors"))) == 1
+
+
+# -- a corrupt file in the cache -------------------------------------------------------------------------------
+
+
+def test_a_corrupt_cached_file_is_refused_every_time_until_repaired(client, hf_cache, more_checkpoints):
+    good = more_checkpoints[B2].read_bytes()
+    add_to_hf_cache(hf_cache, f"timm/{B2}", {"model.safetensors": good[: len(good) // 2]})  # a truncated copy
+    for _ in range(2):  # detected on every request: a failed load is not cached, and the file is not reused
+        with pytest.raises(AppError) as err:
+            client.predict(handle_file(str(PHOTO)), B2, 3, "plain", api_name="/classify")
+        text = _one_line(err.value)
+        assert "truncated or corrupt" in text and f"python -m effnetv2 download {B2} --force" in text
+        assert _labels(client.predict(handle_file(str(PHOTO)), TEST_CHECKPOINT, 3, "plain", api_name="/classify")[0])
+    add_to_hf_cache(hf_cache, f"timm/{B2}", {"model.safetensors": good})  # what `download --force` writes
+    label, _, _ = client.predict(handle_file(str(PHOTO)), B2, 3, "plain", api_name="/classify")
+    assert _labels(label) == _expected(B2)
+
+
+# -- two users switching checkpoints at the same moment --------------------------------------------------------
+
+
+def test_two_users_switching_checkpoints_at_once_each_get_their_own_models_answer(client, more_checkpoints):
+    expected = {TEST_CHECKPOINT: _expected(TEST_CHECKPOINT), B1: _expected(B1)}
+    assert expected[TEST_CHECKPOINT] != expected[B1]  # different random weights: a mix-up would show
+    clear_cache()  # both loads race each other from the first request on
+    results: dict[int, list[tuple[str, list[str]]]] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def user(i: int) -> None:
+        own = Client(client.src, verbose=False)
+        order = [TEST_CHECKPOINT, B1] if i == 0 else [B1, TEST_CHECKPOINT]
+        start.wait()
+        try:
+            got = []
+            for checkpoint in order * 3:
+                label = own.predict(handle_file(str(PHOTO)), checkpoint, 3, "plain", api_name="/classify")[0]
+                got.append((checkpoint, _labels(label)))
+            results[i] = got
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors, errors
+    assert sorted(results) == [0, 1]
+    for got in results.values():
+        assert len(got) == 6 and all(labels == expected[checkpoint] for checkpoint, labels in got)
+
+
+# -- out of memory ---------------------------------------------------------------------------------------------
+
+
+def _vm_size(pid: int) -> int:
+    return int(re.search(r"VmSize:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text()).group(1)) * 1024
+
+
+def test_out_of_memory_is_one_line_and_the_server_keeps_serving(hf_cache):
+    """The app with raised bounds and an address-space limit: a batch that cannot fit fails alone."""
+    env = {**os.environ, "EFFNETV2_MAX_BATCH": "256", "EFFNETV2_MAX_IMAGE_SIZE": "1024"}
+    with app_process(env) as (url, proc):
+        c = Client(url, verbose=False)
+        small = ("efficientnetv2_b0", "", 64, 1, 2, "cpu", "fp32", "en")
+        assert c.predict(*small, api_name="/latency")[0]["batch"] == 1  # warm: threads and model code loaded
+        _, hard = resource.prlimit(proc.pid, resource.RLIMIT_AS)
+        resource.prlimit(proc.pid, resource.RLIMIT_AS, (_vm_size(proc.pid) + 3 * 2**30, hard))
+        with pytest.raises(AppError) as err:  # 64 x 32 x 512 x 512 floats after the stem alone: 2 GiB
+            c.predict("efficientnetv2_b0", "", 1024, 64, 1, "cpu", "fp32", "en", api_name="/latency")
+        assert "out of memory for batch 64 at 1024 px on cpu: use a smaller batch or image size" in _one_line(err.value)
+        assert proc.poll() is None
+        assert c.predict(*small, api_name="/latency")[0]["stages"]  # the next request is served
+        label, _, _ = c.predict(handle_file(str(PHOTO)), TEST_CHECKPOINT, 3, "plain", api_name="/classify")
+        assert _labels(label) == _expected(TEST_CHECKPOINT)
