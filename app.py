@@ -7,6 +7,7 @@ Hugging Face Space with ZeroGPU, the torch events run under ``spaces.GPU`` when 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -401,10 +402,11 @@ def build_demo() -> gr.Blocks:
 
 
 def launch_options() -> dict[str, Any]:
-    """Settings for ``demo.launch``: bounded uploads, no share link, host/port from GRADIO_SERVER_* (else local)."""
+    """Settings for ``demo.launch``: bounded uploads, a public share link only when GRADIO_SHARE=true asks for
+    one, host/port from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (else 127.0.0.1, Gradio's default)."""
     return {
         "max_file_size": service.MAX_FILE_SIZE,
-        "share": False,
+        "share": os.environ.get("GRADIO_SHARE", "").strip().lower() in ("1", "true", "yes"),
         "i18n": _i18n,
         "css": CSS,
         "theme": gr.themes.Soft(),

@@ -25,7 +25,7 @@ from .errors import (
     WeightsError,
     WeightsMismatchError,
 )
-from .hub import WEIGHTS_ENV, Pretrained, download, load_pretrained
+from .hub import REVISION_ENV, WEIGHTS_ENV, Pretrained, download, load_pretrained
 from .images import MAX_IMAGE_PIXELS, open_image
 from .inference import Prediction, predict
 from .labels import imagenet_labels
@@ -50,6 +50,7 @@ __all__ = [
     "CHECKPOINTS",
     "DEFAULT_CHECKPOINT",
     "MAX_IMAGE_PIXELS",
+    "REVISION_ENV",
     "WEIGHTS_ENV",
     "Arch",
     "BlocksError",

@@ -3,8 +3,8 @@
 Downloads go through ``huggingface_hub.hf_hub_download``, so the usual variables apply (``HF_HOME``,
 ``HF_HUB_CACHE``, ``HF_HUB_OFFLINE``, ``HF_ENDPOINT``; read when ``huggingface_hub`` is first imported) and a
 warm cache works offline. Files are checked before use (a truncated download is named, never silently
-reused) and read as safetensors only, so loading never runs code. ``weights=`` or ``EFFNETV2_WEIGHTS``
-skip the Hub altogether.
+reused) and read as safetensors only, so loading never runs code. ``revision=`` or ``EFFNETV2_REVISION``
+pin a Hub revision; ``weights=`` or ``EFFNETV2_WEIGHTS`` skip the Hub altogether.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from .model import EfficientNet, create_model
 from .preprocess import EvalTransform
 
 WEIGHTS_ENV = "EFFNETV2_WEIGHTS"
+REVISION_ENV = "EFFNETV2_REVISION"
 """A local ``.safetensors`` file to use instead of the Hub: ``FILE`` (for any checkpoint) or
 ``CHECKPOINT=FILE`` entries separated by ``os.pathsep`` (``:`` on Linux/macOS)."""
 
@@ -166,22 +167,37 @@ def download(checkpoint: str | Checkpoint, *, revision: str | None = None, force
     return path
 
 
-def weights_from_env(checkpoint: str | Checkpoint) -> Path | None:
-    """The file :data:`WEIGHTS_ENV` names for this checkpoint, if any."""
-    value = os.environ.get(WEIGHTS_ENV, "").strip()
+def _env_entry(var: str, what: str, checkpoint: str | Checkpoint) -> str | None:
+    """This checkpoint's value in ``var``: one bare value for every checkpoint, or ``CHECKPOINT=VALUE`` entries
+    separated by ``os.pathsep`` (checkpoint names and aliases both work)."""
+    value = os.environ.get(var, "").strip()
     if not value:
         return None
     ckpt = resolve_checkpoint(checkpoint)
     entries = [e.strip() for e in value.split(os.pathsep) if e.strip()]
     for entry in entries:
-        name, sep, file = entry.partition("=")
+        name, sep, found = entry.partition("=")
         if not sep:
             if len(entries) > 1:
-                raise ValueError(f"{WEIGHTS_ENV}: with several entries each must be CHECKPOINT=FILE, got {entry!r}")
-            return Path(entry).expanduser()
+                raise ValueError(f"{var}: with several entries each must be CHECKPOINT={what}, got {entry!r}")
+            return entry
         if resolve_checkpoint(name.strip()).name == ckpt.name:
-            return Path(file.strip()).expanduser()
+            return found.strip()
     return None
+
+
+def weights_from_env(checkpoint: str | Checkpoint) -> Path | None:
+    """The file :data:`WEIGHTS_ENV` names for this checkpoint, if any."""
+    file = _env_entry(WEIGHTS_ENV, "FILE", checkpoint)
+    return Path(file).expanduser() if file else None
+
+
+def revision_from_env(checkpoint: str | Checkpoint) -> str | None:
+    """The Hub revision (branch, tag or commit) :data:`REVISION_ENV` pins for this checkpoint, if any.
+
+    Why: a Space or a class should not change under its users when a repo's main branch moves.
+    """
+    return _env_entry(REVISION_ENV, "REVISION", checkpoint)
 
 
 class ModelCache:
@@ -260,8 +276,8 @@ def load_pretrained(
     """A checkpoint ready for inference: model, eval transform (``size`` = "test" or "train"), labels.
 
     ``weights`` (or :data:`WEIGHTS_ENV`) is a local ``.safetensors`` file in timm's layout or this package's;
-    otherwise the file comes from the Hub or its cache (``revision`` pins a branch, tag or commit). The model
-    is shared through a small in-memory cache: treat it as read-only.
+    otherwise the file comes from the Hub or its cache (``revision``, or :data:`REVISION_ENV`, pins a branch,
+    tag or commit). The model is shared through a small in-memory cache: treat it as read-only.
     """
     from .labels import labels_for
 
@@ -272,6 +288,7 @@ def load_pretrained(
     if local is not None and not local.is_file():
         source = "" if weights is not None else f" ({WEIGHTS_ENV})"
         raise CorruptWeightsError(f"{local}{source}: no such weights file")
+    revision = revision or revision_from_env(ckpt)
     key = (ckpt.name, str(local.resolve()) if local else None, None if local else revision, str(dev))
 
     def load() -> tuple[EfficientNet, Path]:

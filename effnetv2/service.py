@@ -247,7 +247,7 @@ def weights_problem(checkpoint: str = DEFAULT_CHECKPOINT) -> str | None:
     from huggingface_hub import constants, try_to_load_from_cache
 
     from .checkpoints import resolve_checkpoint
-    from .hub import WEIGHTS_ENV, weights_from_env
+    from .hub import REVISION_ENV, WEIGHTS_ENV, revision_from_env, weights_from_env
 
     ckpt = resolve_checkpoint(checkpoint)
     try:
@@ -256,7 +256,11 @@ def weights_problem(checkpoint: str = DEFAULT_CHECKPOINT) -> str | None:
         return f"**{WEIGHTS_ENV} is not usable:** {exc}"
     if local is not None:
         return None if local.is_file() else f"**{WEIGHTS_ENV} names {local}, which is not a file.**"
-    if isinstance(try_to_load_from_cache(ckpt.repo_id, ckpt.filename), str):
+    try:
+        revision = revision_from_env(ckpt)
+    except ValueError as exc:
+        return f"**{REVISION_ENV} is not usable:** {exc}"
+    if isinstance(try_to_load_from_cache(ckpt.repo_id, ckpt.filename, revision=revision), str):
         return None
     offline = constants.HF_HUB_OFFLINE
     why = (
