@@ -61,9 +61,13 @@ def user_errors(fn: Callable) -> Callable:
 
 
 def torch_event(fn: Callable) -> Callable:
-    """A handler that runs torch: user-facing errors, ZeroGPU allocation when on a Space, and the work itself on
-    the one long-lived torch thread (see ``service.on_torch_thread``)."""
-    return user_errors(on_gpu(service.on_torch_thread(fn)))
+    """A handler that runs torch: user-facing errors, the work on the one long-lived torch thread (see
+    ``service.on_torch_thread``), and ZeroGPU allocation when on a Space.
+
+    ``spaces.GPU`` is applied inside the thread hop, not outside: ZeroGPU may run the function in a forked
+    worker, and a fork copies no threads, so a thread pool handed over from the parent would wait forever.
+    """
+    return user_errors(service.on_torch_thread(on_gpu(fn)))
 
 
 # ------------------------------------------------------------------------------------------------ handlers

@@ -29,9 +29,11 @@ from .model import EfficientNet, create_model
 from .preprocess import EvalTransform
 
 WEIGHTS_ENV = "EFFNETV2_WEIGHTS"
-REVISION_ENV = "EFFNETV2_REVISION"
 """A local ``.safetensors`` file to use instead of the Hub: ``FILE`` (for any checkpoint) or
 ``CHECKPOINT=FILE`` entries separated by ``os.pathsep`` (``:`` on Linux/macOS)."""
+REVISION_ENV = "EFFNETV2_REVISION"
+"""The Hub revision (branch, tag or commit) to load: ``REVISION`` (for any checkpoint) or ``CHECKPOINT=REVISION``
+entries separated by ``os.pathsep``. Explicit ``revision=`` / ``--revision`` wins."""
 
 CACHE_SIZE = 2
 """Loaded models kept in memory (least recently used goes first): V2-XL alone is 0.8 GB of fp32 weights."""
