@@ -312,20 +312,21 @@ def warm_up(app: App, checkpoint: str, path: str, stages: list[str]) -> float:
 def run_load(app: App, checkpoint: str, clients: int, requests: int, path: str, stages: list[str]) -> dict:
     """All clients released at once, each making its requests back to back; the app's memory around it."""
     before = app.rss_mb()
-    barrier = threading.Barrier(clients)
+    pool_clients = [ApiClient(app.url, checkpoint, path) for _ in range(clients)]  # set up outside the timing
+    released: list[float] = []
+    barrier = threading.Barrier(clients, action=lambda: released.append(time.perf_counter()))
 
     def client_run(i: int) -> list[Outcome]:
-        client = ApiClient(app.url, checkpoint, path)
-        try:
-            barrier.wait()
-            return [client.run(r) for r in plan(i, requests, stages)]
-        finally:
-            client.close()
+        barrier.wait()
+        return [pool_clients[i].run(r) for r in plan(i, requests, stages)]
 
-    start = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        outcomes = [o for per_client in pool.map(client_run, range(clients)) for o in per_client]
-    wall = time.perf_counter() - start
+    try:
+        with ThreadPoolExecutor(clients) as pool:
+            outcomes = [o for per_client in pool.map(client_run, range(clients)) for o in per_client]
+        wall = time.perf_counter() - released[0]
+    finally:
+        for client in pool_clients:
+            client.close()
     memory = app.memory_mb()
     return {
         "clients": clients,
@@ -487,7 +488,10 @@ def _failure_lines(result: dict) -> list[str]:
 
 def report(result: dict) -> str:
     """The readable summary of the JSON result."""
-    lines = [f"EffNetV2 Explorer under load: {result['checkpoint']}, path {result['path']}, {result['cpus']} CPUs"]
+    lines = [
+        f"EffNetV2 Explorer under load: {result['checkpoint']}, path {result['path']}, {result['cpus']} CPUs "
+        f"(1-min load average {result['loadavg_before']:.2f} before, {result['loadavg_after']:.2f} after)"
+    ]
     if "startup_s" in result:
         lines.append(f"app start-up to first page {result['startup_s']:.1f} s; warm-up {result['warmup_s']:.1f} s")
     if load := result.get("load"):
@@ -551,6 +555,7 @@ def main(argv: list[str] | None = None) -> int:
 
     stages = cam_stages(args.checkpoint)
     result: dict[str, Any] = {"checkpoint": args.checkpoint, "path": args.path, "cpus": os.cpu_count()}
+    result["loadavg_before"] = round(os.getloadavg()[0], 2)  # other work on the machine skews every figure
     with running_app(args.checkpoint, args.queue_size if args.queue_check else None) as app:
         result["startup_s"] = round(app.startup_s, 2)
         result["rss_idle_mb"] = round(app.rss_mb(), 1)
@@ -569,6 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         result["gradio_temp_mb"] = round(app.temp_mb(), 1)
         if any(result.get(k, {}).get("failed") for k in ("load", "soak")):
             result["app_log_tail"] = app.log_tail()
+    result["loadavg_after"] = round(os.getloadavg()[0], 2)
     result["ok"] = (
         all(not result[k]["failed"] for k in ("load", "soak") if k in result)
         and result.get("soak", {}).get("flat", True)
