@@ -22,6 +22,9 @@ Soak (``--soak SECONDS``, after the load run, which warms the app's allocator up
 keep sending requests; the app's VmRSS is sampled every ``--sample`` seconds. Memory is *flat* when RSS at the
 end is at most ``--tolerance`` percent (default 5 %) above RSS at the start; the least-squares slope (MB/min)
 is reported beside it. A leak of 50 kB per request would show as about 40 MB in 3 minutes of B0 traffic.
+Note: each REST call here (no session hash) is a new Gradio session, and Gradio keeps every session's state
+(a copy of the app's component config, about 200 kB for this app) up to ``launch(state_session_capacity=...)``,
+10000 sessions by default; the soak measures that too, as it would any per-request growth.
 
 Queue check (``--queue-check``, instead of the load): a fresh app with ``EFFNETV2_QUEUE_SIZE=--queue-size``;
 ``--burst`` clients upload first, then POST /gradcam at the same instant. Passes when some are refused, every
