@@ -42,17 +42,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_cache(folder: Path) -> Path:
-    """A HF cache holding a random-init V2-S as ``timm/tf_efficientnetv2_s.in21k_ft_in1k``."""
+def make_cache(folder: Path, checkpoint: str = CHECKPOINT) -> Path:
+    """A HF cache holding a random-init ``checkpoint`` (default V2-S) in its Hub repo, e.g.
+    ``timm/tf_efficientnetv2_s.in21k_ft_in1k``."""
     from hubfake import add_to_hf_cache, save_timm_checkpoint
     from reference import calibrate_bn
 
     from effnetv2 import create_model, resolve_checkpoint
 
-    ckpt = resolve_checkpoint(CHECKPOINT)
+    ckpt = resolve_checkpoint(checkpoint)
     # calibrated BatchNorm: with BN at mean 0 / var 1 random activations explode, which is not a real workload
     model = calibrate_bn(create_model(ckpt.arch))
-    weights = save_timm_checkpoint(model, folder / "s.safetensors")
+    weights = save_timm_checkpoint(model, folder / f"{ckpt.name}.safetensors")
     cache = folder / "hub"
     add_to_hf_cache(cache, ckpt.repo_id, {ckpt.filename: weights})
     return cache

@@ -1,0 +1,64 @@
+"""Issue 6, "Load": the app as deployed (``python app.py``, offline, B0 with random weights) under 16 concurrent
+clients on /classify and /gradcam, and its polite refusal when the queue is full.
+
+The work is bench/load_test.py's (the same functions the script runs); about 40 s on 2 cores.
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import load_test
+from load_test import ApiClient, Request, run_load, run_queue_check, running_app, warm_up
+
+from effnetv2.service import cam_stages
+
+CHECKPOINT = load_test.DEFAULT_CHECKPOINT
+STAGES = cam_stages(CHECKPOINT)
+
+
+@pytest.mark.slow
+def test_sixteen_concurrent_clients_all_get_well_formed_results():
+    with running_app(CHECKPOINT) as app:
+        warm_up(app, CHECKPOINT, "fast", STAGES)
+        result = run_load(app, CHECKPOINT, clients=16, requests=2, path="fast", stages=STAGES)
+    # every request was checked as it came back (ApiClient.check): top-k labels, timing, overlay JPEG, caption
+    assert result["failed"] == 0, result["failures"]
+    assert result["requests"] == 32
+    assert {name: s["n"] for name, s in result["latency"].items()} == {"classify": 16, "gradcam": 16, "all": 32}
+    # the clients really were concurrent: with one torch worker, most of them wait in the queue at any time
+    assert result["mean_in_flight"] >= 8
+    assert 0 < result["rss_before_mb"] <= result["peak_rss_mb"] and result["rss_after_mb"] <= result["peak_rss_mb"]
+
+
+@pytest.mark.slow
+def test_a_full_queue_refuses_politely_and_the_next_request_works():
+    with running_app(CHECKPOINT, queue_size=2) as app:
+        warm_up(app, CHECKPOINT, "fast", STAGES)
+        q = run_queue_check(app, CHECKPOINT, queue_size=2, burst=12, path="fast", stages=STAGES)
+    assert q["refused"] > 0 and q["refused_politely"] == q["refused"], q
+    assert q["refusal_status"] == 503 and "Queue is full. Max size is 2" in q["refusal"]
+    assert q["accepted"] == q["accepted_completed"] >= 1 and not q["other_failures"], q
+    assert q["after_burst_ok"] and q["passed"], q["after_burst"]
+
+
+def _classify_output(labels: list[str]) -> list:
+    confidences = [{"label": name, "confidence": 0.5 / (i + 1)} for i, name in enumerate(labels)]
+    choices = {"choices": [["top-1", -1]] + [[name, i] for i, name in enumerate(labels)], "value": -1}
+    return [{"label": labels[0], "confidences": confidences}, f"**1.0 ms** {CHECKPOINT}", choices]
+
+
+def test_the_load_clients_check_refuses_malformed_results():
+    """The load test counts a malformed result as a failure: its check must see one (no app needed)."""
+    client = ApiClient("http://127.0.0.1:9/", CHECKPOINT)
+    request = Request("classify", "chelsea.jpg", topk=3)
+    client.check(request, _classify_output(["a", "b", "c"]))
+    with pytest.raises(ValueError, match="top-3"):
+        client.check(request, _classify_output(["a", "b"]))
+    with pytest.raises(ValueError, match="3 outputs"):
+        client.check(request, _classify_output(["a", "b", "c"])[:2])
+    with pytest.raises(ValueError, match="caption"):
+        client.check(Request("gradcam", "chelsea.jpg", stage="stage6"), [{"url": "x"}, {"url": "y"}, "stage5"])
+    client.close()
