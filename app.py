@@ -406,10 +406,11 @@ def build_demo() -> gr.Blocks:
 
 
 def launch_options() -> dict[str, Any]:
-    """Settings for ``demo.launch``: bounded uploads, a public share link only when GRADIO_SHARE=true asks for
-    one, host/port from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (else 127.0.0.1, Gradio's default)."""
+    """Settings for ``demo.launch``: bounded uploads and sessions, a public share link only when GRADIO_SHARE=true
+    asks for one, host/port from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (else 127.0.0.1, Gradio's default)."""
     return {
         "max_file_size": service.MAX_FILE_SIZE,
+        "state_session_capacity": service.SESSION_CAPACITY,
         "share": os.environ.get("GRADIO_SHARE", "").strip().lower() in ("1", "true", "yes"),
         "i18n": _i18n,
         "css": CSS,

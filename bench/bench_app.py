@@ -20,26 +20,19 @@ import argparse
 import json
 import os
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+from appserver import app_process, shipped_env  # noqa: E402
+
 CHECKPOINT = "tf_efficientnetv2_s.in21k_ft_in1k"
 PHOTO = ROOT / "assets" / "chelsea.jpg"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_cache(folder: Path, checkpoint: str = CHECKPOINT) -> Path:
@@ -57,20 +50,6 @@ def make_cache(folder: Path, checkpoint: str = CHECKPOINT) -> Path:
     cache = folder / "hub"
     add_to_hf_cache(cache, ckpt.repo_id, {ckpt.filename: weights})
     return cache
-
-
-def wait_for_page(url: str, proc: subprocess.Popen, timeout: float = 120) -> float:
-    start = time.perf_counter()
-    while time.perf_counter() - start < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the app exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200 and r.read(100):
-                    return time.perf_counter()
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"no page at {url} after {timeout} s")
 
 
 def _server_ms(timing: str) -> float:
@@ -158,26 +137,10 @@ def main() -> int:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="effnetv2-bench-") as tmp:
-        tmp = Path(tmp)
-        cache = make_cache(tmp)
-        port = free_port()
-        env = {
-            **os.environ,
-            "HF_HUB_CACHE": str(cache),
-            "HF_HUB_OFFLINE": "1",
-            "GRADIO_SERVER_PORT": str(port),
-            "GRADIO_TEMP_DIR": str(tmp / "gradio"),
-            "GRADIO_ANALYTICS_ENABLED": "False",
-        }
-        env.pop("EFFNETV2_WEIGHTS", None)
-        os.environ.update(HF_HUB_CACHE=env["HF_HUB_CACHE"], HF_HUB_OFFLINE="1")  # for the bare forward below
-        url = f"http://127.0.0.1:{port}/"
-        start = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        try:
-            startup_s = wait_for_page(url, proc) - start
+        cache = make_cache(Path(tmp))
+        os.environ.update(HF_HUB_CACHE=str(cache), HF_HUB_OFFLINE="1")  # for the bare forward below
+        with app_process(shipped_env(), cache=cache) as app:
+            startup_s, url = app.startup_s, app.url
             http = HttpClassify(url, args.path)
             client = GradioClientClassify(url, args.path) if args.gradio_client else None
             request = http
@@ -203,9 +166,6 @@ def main() -> int:
                 if client:
                     time.sleep(args.pause)
                     client_ms.append(client()[0])
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
 
     import torch
 

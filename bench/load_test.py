@@ -43,7 +43,6 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -59,7 +58,8 @@ import httpx
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from bench_app import free_port, make_cache, wait_for_page  # noqa: E402
+from appserver import AppProcess, app_process, shipped_env  # noqa: E402
+from bench_app import make_cache  # noqa: E402
 
 DEFAULT_CHECKPOINT = "tf_efficientnetv2_b0.in1k"
 PHOTOS = {p.name: p.read_bytes() for p in sorted((ROOT / "assets").glob("*.jpg"))}
@@ -70,76 +70,16 @@ ENDPOINTS = ("classify", "gradcam")
 # ------------------------------------------------------------------------------------------------- the app
 
 
-@dataclass
-class App:
-    """``python app.py`` running on a loopback port; its memory figures come from /proc."""
-
-    url: str
-    proc: subprocess.Popen
-    log: Path
-    temp_dir: Path
-    startup_s: float = 0.0
-    """From launching ``python app.py`` to the first served page."""
-
-    def memory_mb(self) -> dict[str, float]:
-        """VmRSS (resident now) and VmHWM (peak resident) of the app process, in MB (2**20 bytes)."""
-        fields = {}
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                fields[key] = int(value.split()[0]) / 1024  # kB
-        return fields
-
-    def rss_mb(self) -> float:
-        return self.memory_mb()["VmRSS"]
-
-    def temp_mb(self) -> float:
-        """Size of Gradio's upload and output cache (GRADIO_TEMP_DIR): disk, not memory, but it also grows."""
-        return sum(p.stat().st_size for p in self.temp_dir.rglob("*") if p.is_file()) / 2**20
-
-    def log_tail(self, lines: int = 20) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-
 @contextlib.contextmanager
-def running_app(checkpoint: str = DEFAULT_CHECKPOINT, queue_size: int | None = None) -> Iterator[App]:
-    """The app as deployed, offline, on a temporary HF cache with a random-weight ``checkpoint``.
-
-    The app's output goes to a log file, not a pipe: nobody reads a pipe during a soak, and a full one would
-    block the app.
-    """
+def running_app(checkpoint: str = DEFAULT_CHECKPOINT, queue_size: int | None = None) -> Iterator[AppProcess]:
+    """The app as deployed (shipped settings, or ``queue_size``), offline, on a temporary HF cache with a
+    random-weight ``checkpoint``."""
     with tempfile.TemporaryDirectory(prefix="effnetv2-load-") as tmp:
-        tmp = Path(tmp)
-        cache = make_cache(tmp, checkpoint)
-        port = free_port()
-        env = {
-            **os.environ,
-            "HF_HUB_CACHE": str(cache),
-            "HF_HUB_OFFLINE": "1",
-            "GRADIO_SERVER_PORT": str(port),
-            "GRADIO_TEMP_DIR": str(tmp / "gradio"),
-            "GRADIO_ANALYTICS_ENABLED": "False",
-        }
-        env.pop("EFFNETV2_WEIGHTS", None)
-        env.pop("EFFNETV2_QUEUE_SIZE", None)
+        env = shipped_env()
         if queue_size is not None:
             env["EFFNETV2_QUEUE_SIZE"] = str(queue_size)
-        url = f"http://127.0.0.1:{port}/"
-        log = tmp / "app.log"
-        with log.open("wb") as out:
-            start = time.perf_counter()
-            proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-            app = App(url, proc, log, tmp / "gradio")
-            try:
-                app.startup_s = wait_for_page(url, proc) - start
-                yield app
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        with app_process(env, cache=make_cache(Path(tmp), checkpoint)) as app:
+            yield app
 
 
 # ---------------------------------------------------------------------------------------------- the client
@@ -298,7 +238,7 @@ def failures(outcomes: list[Outcome]) -> list[dict]:
     return [asdict(o) for o in outcomes if not o.ok]
 
 
-def warm_up(app: App, checkpoint: str, path: str, stages: list[str]) -> float:
+def warm_up(app: AppProcess, checkpoint: str, path: str, stages: list[str]) -> float:
     """One request per endpoint before anything is measured: the first loads the weights. Seconds taken."""
     start = time.perf_counter()
     client = ApiClient(app.url, checkpoint, path)
@@ -312,7 +252,7 @@ def warm_up(app: App, checkpoint: str, path: str, stages: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def run_load(app: App, checkpoint: str, clients: int, requests: int, path: str, stages: list[str]) -> dict:
+def run_load(app: AppProcess, checkpoint: str, clients: int, requests: int, path: str, stages: list[str]) -> dict:
     """All clients released at once, each making its requests back to back; the app's memory around it."""
     before = app.rss_mb()
     pool_clients = [ApiClient(app.url, checkpoint, path) for _ in range(clients)]  # set up outside the timing
@@ -348,7 +288,7 @@ def run_load(app: App, checkpoint: str, clients: int, requests: int, path: str, 
 
 
 def run_soak(
-    app: App,
+    app: AppProcess,
     checkpoint: str,
     seconds: float,
     clients: int,
@@ -413,7 +353,9 @@ def run_soak(
     }
 
 
-def run_queue_check(app: App, checkpoint: str, queue_size: int, burst: int, path: str, stages: list[str]) -> dict:
+def run_queue_check(
+    app: AppProcess, checkpoint: str, queue_size: int, burst: int, path: str, stages: list[str]
+) -> dict:
     """A burst of simultaneous /gradcam calls (the slowest request, so the queue stays full) against a small queue.
 
     Every client uploads first, so that only the POSTs that queue the calls come at the same instant.

@@ -68,6 +68,10 @@ MAX_FILE_SIZE = os.environ.get("EFFNETV2_MAX_FILE_SIZE", "10mb")
 """Upload limit passed to ``launch(max_file_size=...)``."""
 QUEUE_SIZE = _env_int("EFFNETV2_QUEUE_SIZE", 32)
 """Requests waiting in the queue beyond which new ones are refused politely."""
+SESSION_CAPACITY = _env_int("EFFNETV2_SESSION_CAPACITY", 200)
+"""Browser/API sessions whose state the server keeps (the oldest go first). Gradio keeps a copy of the app's
+component config per session, about 200 kB here, and every REST call without a session is a new one: with
+Gradio's default of 10000 the memory of a busy server grows by up to 2 GB."""
 OPACITY = (0.0, 1.0)
 
 # ---------------------------------------------------------------------------------------------------------

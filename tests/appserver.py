@@ -14,10 +14,15 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="effnetv2-gradio-"))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+if TYPE_CHECKING:
+    import gradio as gr
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_CHECKPOINT = "tf_efficientnetv2_b0.in1k"
@@ -27,7 +32,7 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
 @contextmanager
-def running_app() -> Iterator[str]:
+def running_demo() -> Iterator[tuple[gr.Blocks, str]]:
     """The app as ``python app.py`` builds it (same queue and launch options), on a free loopback port."""
     import app
 
@@ -36,9 +41,16 @@ def running_app() -> Iterator[str]:
     options = app.launch_options()
     _, url, _ = demo.launch(prevent_thread_lock=True, ssr_mode=False, quiet=True, **options)
     try:
-        yield url
+        yield demo, url
     finally:
         demo.close()
+
+
+@contextmanager
+def running_app() -> Iterator[str]:
+    """:func:`running_demo`'s URL."""
+    with running_demo() as (_, url):
+        yield url
 
 
 def free_port() -> int:
@@ -62,27 +74,71 @@ def wait_for_page(url: str, proc: subprocess.Popen, timeout: float = 120) -> flo
     raise TimeoutError(f"no page at {url} after {timeout} s")
 
 
+def shipped_env() -> dict[str, str]:
+    """This process's environment without ``EFFNETV2_*`` settings: the app with its shipped defaults."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("EFFNETV2_")}
+
+
+@dataclass
+class AppProcess:
+    """``python app.py`` running on a loopback port; its memory figures come from /proc."""
+
+    url: str
+    proc: subprocess.Popen
+    log: Path
+    temp_dir: Path
+    """Gradio's upload and output folder (GRADIO_TEMP_DIR)."""
+    startup_s: float = 0.0
+    """From launching ``python app.py`` to the first served page."""
+
+    def memory_mb(self) -> dict[str, float]:
+        """VmRSS (resident now), VmHWM (peak resident) and VmSize (address space) of the app, in MB (2**20 B)."""
+        fields = {}
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM", "VmSize"):
+                fields[key] = int(value.split()[0]) / 1024  # kB
+        return fields
+
+    def rss_mb(self) -> float:
+        return self.memory_mb()["VmRSS"]
+
+    def temp_mb(self) -> float:
+        """Size of Gradio's upload and output cache: disk, not memory, but it also grows."""
+        return sum(p.stat().st_size for p in self.temp_dir.rglob("*") if p.is_file()) / 2**20
+
+    def log_tail(self, lines: int = 20) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
 @contextmanager
-def app_process(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
-    """``python app.py`` in its own process with ``env`` (plus a free port): for tests that limit or kill it."""
-    port = free_port()
-    env = {**env, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
-    env.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="effnetv2-gradio-"))
-    url = f"http://127.0.0.1:{port}/"
-    # The output goes to a file, not a pipe: nobody reads a pipe, and a full one blocks the app.
-    with tempfile.TemporaryFile(mode="w+") as log:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
+def app_process(env: dict[str, str] | None = None, cache: Path | None = None) -> Iterator[AppProcess]:
+    """``python app.py`` in its own process, as deployed, on a free port; for benchmarks and for tests that
+    limit or kill it. ``env`` defaults to this process's; ``cache`` is an HF cache to use offline.
+
+    The app's output goes to a log file, not a pipe: nobody reads a pipe, and a full one blocks the app.
+    """
+    with tempfile.TemporaryDirectory(prefix="effnetv2-app-") as tmp:
+        port = free_port()
+        env = {**(os.environ if env is None else env), "GRADIO_SERVER_PORT": str(port)}
+        env.update(GRADIO_TEMP_DIR=str(Path(tmp) / "gradio"), GRADIO_ANALYTICS_ENABLED="False")
+        if cache is not None:
+            env.update(HF_HUB_CACHE=str(cache), HF_HUB_OFFLINE="1")
+        log = Path(tmp) / "app.log"
+        with log.open("wb") as out:
+            start = time.perf_counter()
+            proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            app = AppProcess(f"http://127.0.0.1:{port}/", proc, log, Path(tmp) / "gradio")
             try:
-                wait_for_page(url, proc)
-            except (RuntimeError, TimeoutError) as exc:
-                log.seek(0)
-                raise RuntimeError(f"{exc}; its output ends with: {log.read()[-2000:]}") from None
-            yield url, proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                try:
+                    app.startup_s = wait_for_page(app.url, proc) - start
+                except (RuntimeError, TimeoutError) as exc:
+                    raise RuntimeError(f"{exc}; its output ends with:\n{app.log_tail()}") from None
+                yield app
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()

@@ -6,7 +6,6 @@ server keeps serving, and no half-written file is ever loaded.
 from __future__ import annotations
 
 import os
-import re
 import resource
 import threading
 from pathlib import Path
@@ -141,19 +140,15 @@ def test_two_users_switching_checkpoints_at_once_each_get_their_own_models_answe
 # -- out of memory ---------------------------------------------------------------------------------------------
 
 
-def _vm_size(pid: int) -> int:
-    return int(re.search(r"VmSize:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text()).group(1)) * 1024
-
-
 def test_out_of_memory_is_one_line_and_the_server_keeps_serving(hf_cache):
     """The app with raised bounds and an address-space limit: a batch that cannot fit fails alone."""
     env = {**os.environ, "EFFNETV2_MAX_BATCH": "256", "EFFNETV2_MAX_IMAGE_SIZE": "1024"}
-    with app_process(env) as (url, proc):
-        c = Client(url, verbose=False)
+    with app_process(env) as app:
+        c, proc = Client(app.url, verbose=False), app.proc
         small = ("efficientnetv2_b0", "", 64, 1, 2, "cpu", "fp32", "en")
         assert c.predict(*small, api_name="/latency")[0]["batch"] == 1  # warm: threads and model code loaded
         _, hard = resource.prlimit(proc.pid, resource.RLIMIT_AS)
-        resource.prlimit(proc.pid, resource.RLIMIT_AS, (_vm_size(proc.pid) + 3 * 2**30, hard))
+        resource.prlimit(proc.pid, resource.RLIMIT_AS, (int(app.memory_mb()["VmSize"] * 2**20) + 3 * 2**30, hard))
         with pytest.raises(AppError) as err:  # 64 x 32 x 512 x 512 floats after the stem alone: 2 GiB
             c.predict("efficientnetv2_b0", "", 1024, 64, 1, "cpu", "fp32", "en", api_name="/latency")
         assert "out of memory for batch 64 at 1024 px on cpu: use a smaller batch or image size" in _one_line(err.value)

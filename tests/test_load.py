@@ -11,8 +11,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import load_test
+from appserver import running_demo
 from load_test import ApiClient, Request, run_load, run_queue_check, running_app, warm_up
 
+from effnetv2 import service
 from effnetv2.service import cam_stages
 
 CHECKPOINT = load_test.DEFAULT_CHECKPOINT
@@ -62,3 +64,18 @@ def test_the_load_clients_check_refuses_malformed_results():
     with pytest.raises(ValueError, match="caption"):
         client.check(Request("gradcam", "chelsea.jpg", stage="stage6"), [{"url": "x"}, {"url": "y"}, "stage5"])
     client.close()
+
+
+def test_the_server_keeps_a_bounded_number_of_sessions(hf_cache, monkeypatch):
+    """Every REST call without a session hash is a new Gradio session holding a copy of the app's config (about
+    200 kB): without a bound, a busy server's memory grows by that much per request (the soak found it)."""
+    monkeypatch.setattr(service, "SESSION_CAPACITY", 20)
+    with running_demo() as (demo, url):
+        client = ApiClient(url, "tf_efficientnetv2_b0.in1k", path="plain")
+        request = Request("classify", "chelsea.jpg", topk=3)
+        image = client.upload(request.photo)
+        for _ in range(45):
+            client.check(request, client.result("classify", client.submit(request, image)))
+        client.close()
+        sessions = demo.state_holder.session_data
+        assert demo.state_holder.capacity == 20 and 0 < len(sessions) <= 20

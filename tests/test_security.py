@@ -174,6 +174,6 @@ def _listening(port: int) -> set[str]:
 
 def test_python_app_py_listens_on_loopback_only(hf_cache):
     env = {k: v for k, v in os.environ.items() if k != "GRADIO_SERVER_NAME"}
-    with app_process(env) as (url, _):
-        port = int(url.rstrip("/").rsplit(":", 1)[1])
+    with app_process(env) as app:
+        port = int(app.url.rstrip("/").rsplit(":", 1)[1])
         assert _listening(port) == {"0100007F"}  # 127.0.0.1 only: not 0.0.0.0 or any outside address
