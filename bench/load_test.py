@@ -57,7 +57,7 @@ import httpx
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-sys.path.insert(0, str(BENCH))
+sys.path[:0] = [str(BENCH), str(ROOT / "tests")]
 from appserver import AppProcess, app_process, shipped_env  # noqa: E402
 from bench_app import make_cache  # noqa: E402
 
