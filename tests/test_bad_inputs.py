@@ -50,8 +50,8 @@ def _png_declaring(width: int, height: int) -> bytes:
 
 
 def _sixteen_bit() -> bytes:
-    grey = np.asarray(_photo().convert("L"), dtype=np.uint16) * 257
-    return _encode(Image.fromarray(grey, mode="I;16"), "PNG")
+    grey = np.asarray(_photo().convert("L"), dtype="<u2") * 257
+    return _encode(Image.frombytes("I;16", (grey.shape[1], grey.shape[0]), grey.tobytes()), "PNG")
 
 
 def _palette_with_transparency() -> bytes:
