@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
-from appserver import app_process, shipped_env  # noqa: E402
+from appserver import app_process, rest_call, shipped_env  # noqa: E402
 
 CHECKPOINT = "tf_efficientnetv2_s.in21k_ft_in1k"
 PHOTO = ROOT / "assets" / "chelsea.jpg"
@@ -72,21 +72,7 @@ class HttpClassify:
         start = time.perf_counter()
         up = self.http.post("gradio_api/upload", files={"files": (PHOTO.name, self.photo, "image/jpeg")})
         image = {"path": up.json()[0], "meta": {"_type": "gradio.FileData"}}
-        call = self.http.post("gradio_api/call/classify", json={"data": [image, CHECKPOINT, 5, self.path]})
-        event = call.json()["event_id"]
-        data = None
-        with self.http.stream("GET", f"gradio_api/call/classify/{event}") as stream:
-            kind = None
-            for line in stream.iter_lines():
-                if line.startswith("event:"):
-                    kind = line.split(":", 1)[1].strip()
-                elif line.startswith("data:") and kind in ("complete", "error"):
-                    if kind == "error":
-                        raise RuntimeError(f"/classify failed: {line[5:].strip()}")
-                    data = json.loads(line[5:])
-                    break
-        if data is None:
-            raise RuntimeError("/classify: no result in the event stream")
+        data = rest_call(self.http, "classify", [image, CHECKPOINT, 5, self.path])
         return (time.perf_counter() - start) * 1e3, _server_ms(data[1])
 
 

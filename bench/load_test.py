@@ -58,7 +58,7 @@ import httpx
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT / "tests")]
-from appserver import AppProcess, app_process, shipped_env  # noqa: E402
+from appserver import AppProcess, app_process, rest_result, shipped_env  # noqa: E402
 from bench_app import make_cache  # noqa: E402
 
 DEFAULT_CHECKPOINT = "tf_efficientnetv2_b0.in1k"
@@ -147,20 +147,7 @@ class ApiClient:
 
     def result(self, endpoint: str, event_id: str) -> list:
         """Read the event stream to its end: the outputs, or RuntimeError on ``error`` (heartbeats skipped)."""
-        deadline = time.monotonic() + self.timeout
-        with self.http.stream("GET", f"gradio_api/call/{endpoint}/{event_id}") as stream:
-            stream.raise_for_status()
-            kind = None
-            for line in stream.iter_lines():
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"no result after {self.timeout} s")
-                if line.startswith("event:"):
-                    kind = line.split(":", 1)[1].strip()
-                elif line.startswith("data:") and kind in ("complete", "error"):
-                    if kind == "error":
-                        raise RuntimeError(f"error event: {line[5:].strip()}")
-                    return json.loads(line[5:])
-        raise RuntimeError("the event stream ended without a result")
+        return rest_result(self.http, endpoint, event_id, self.timeout)
 
     def check(self, request: Request, out: Any) -> None:
         """Raise ValueError unless ``out`` is what the endpoint promises (see the module docstring)."""

@@ -14,8 +14,15 @@ from pathlib import Path
 from .errors import EffNetV2Error, ImageError
 
 PROG = "python -m effnetv2"
+REVISION_HELP = "a branch, tag or commit of the Hub repo (default: $EFFNETV2_REVISION, else main)"
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+def error_line(command: str, exc: BaseException) -> str:
+    """The one line a failed command prints on stderr: ``python -m effnetv2 CMD: error: MESSAGE``."""
+    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"{PROG} {command}: error: {message}"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -94,7 +101,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             top = [p.to_dict() for p in predict(pretrained, [image], args.topk)[0]]
         except ImageError as exc:  # one bad file does not cost the others their results
             failed += 1
-            print(f"{PROG} predict: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+            print(error_line("predict", exc), file=sys.stderr)
             results.append({"image": image, "error": str(exc)})
             continue
         results.append({"image": image, "top": top})
@@ -267,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     names = f"a timm name (e.g. {DEFAULT_CHECKPOINT}) or an alias: {', '.join(ALIASES)}"
     dl = sub.add_parser("download", help="fetch pretrained weights into the Hugging Face cache (for offline use)")
     dl.add_argument("checkpoint", nargs="+", help=names)
-    dl.add_argument("--revision", help="a branch, tag or commit of the Hub repo (default: main)")
+    dl.add_argument("--revision", help=REVISION_HELP)
     dl.add_argument("--force", action="store_true", help="download again, replacing a corrupt cached copy")
     dl.set_defaults(handler=cmd_download)
 
@@ -275,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("image", nargs="+", help="image files (any format PIL reads); a bad one does not stop the rest")
     pr.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help=f"{names} (default: {DEFAULT_CHECKPOINT})")
     pr.add_argument("--weights", help="a local .safetensors file instead of the Hub")
-    pr.add_argument("--revision", help="a branch, tag or commit of the Hub repo (default: main)")
+    pr.add_argument("--revision", help=REVISION_HELP)
     pr.add_argument("--size", choices=("test", "train"), default="test", help="eval image size (default: test)")
     pr.add_argument("--topk", type=_positive_int, default=5, help="classes per image (default: 5)")
     pr.add_argument("--device", default="auto", help="auto (default: CUDA if available), cpu, cuda, cuda:N")
@@ -312,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     cam.add_argument("image", help="an image file (any format PIL reads)")
     cam.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help=f"{names} (default: {DEFAULT_CHECKPOINT})")
     cam.add_argument("--weights", help="a local .safetensors file instead of the Hub")
-    cam.add_argument("--revision", help="a branch, tag or commit of the Hub repo (default: main)")
+    cam.add_argument("--revision", help=REVISION_HELP)
     cam.add_argument("--stage", help="stem, stage1 ... stageN or head (default: the last stage)")
     cam.add_argument("--class", dest="class_index", type=int, help="class index (default: the top-1 class)")
     cam.add_argument("--signed", action="store_true", help="signed map (evidence against shows too)")
@@ -341,8 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except (EffNetV2Error, ValueError, OSError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"{parser.prog} {args.command}: error: {message}", file=sys.stderr)
+        print(error_line(args.command, exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -150,11 +150,13 @@ def _corrupt_cached(ckpt: Checkpoint, exc: CorruptWeightsError) -> CorruptWeight
 def download(checkpoint: str | Checkpoint, *, revision: str | None = None, force: bool = False) -> Path:
     """Fetch a checkpoint's weights into the HF cache (or find them there); returns the verified file's path.
 
-    ``force`` downloads again over a corrupt cached copy.
+    ``force`` downloads again over a corrupt cached copy; ``revision`` defaults to :data:`REVISION_ENV`'s, so
+    that a prefetch fetches what the app will load.
     """
     from huggingface_hub import hf_hub_download
 
     ckpt = resolve_checkpoint(checkpoint)
+    revision = revision or revision_from_env(ckpt)
     path = _hub_call(
         ckpt,
         revision,

@@ -509,18 +509,19 @@ def latency(
         raise BoundsError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if device not in device_choices():
         raise BoundsError(f"device must be one of {', '.join(device_choices())}, got {device!r}")
+    runs = RUNS.check(runs)
     result = benchmark(
         model,
         blocks=(blocks or "").strip() or None,
         image_size=IMAGE_SIZE.check(image_size),
         batch=BATCH.check(batch),
-        runs=RUNS.check(runs),
+        runs=runs,
         warmup=2,
         device=device,
         dtype=dtype,
         progress=progress,
     )
-    return {**result.to_dict(), "runs": RUNS.check(runs)}
+    return {**result.to_dict(), "runs": runs}
 
 
 def compare(

@@ -5,6 +5,7 @@ Gradio reads GRADIO_TEMP_DIR when its modules are imported, so importing this mo
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -23,12 +24,58 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 if TYPE_CHECKING:
     import gradio as gr
+    import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_CHECKPOINT = "tf_efficientnetv2_b0.in1k"
 """The checkpoint the hub fixtures put in the session's fake HF cache (random weights, timm's layout)."""
 PHOTO = ROOT / "assets" / "chelsea.jpg"
 ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+def labels(label: dict) -> list[str]:
+    """The class names of a ``gr.Label`` output, most probable first."""
+    return [c["label"] for c in label["confidences"]]
+
+
+def expected_labels(image: str | os.PathLike = PHOTO, checkpoint: str = TEST_CHECKPOINT, k: int = 3) -> list[str]:
+    """What the library itself answers for ``image``: the reference for every app response."""
+    from effnetv2 import service
+
+    return [p.label for p in service.classify(image, checkpoint, k, "plain").predictions]
+
+
+def one_line(err: BaseException) -> str:
+    """An error's text, asserted to be one line without a traceback: what a user of the app sees."""
+    text = str(err).strip()
+    assert text and "\n" not in text and "Traceback" not in text, text
+    return text
+
+
+def rest_result(http: httpx.Client, api: str, event_id: str, timeout: float = 120) -> list:
+    """Read a call's event stream (Gradio's REST protocol) to its end: the outputs, or RuntimeError carrying the
+    ``error`` event's data (heartbeats skipped)."""
+    deadline = time.monotonic() + timeout
+    with http.stream("GET", f"gradio_api/call/{api}/{event_id}") as stream:
+        stream.raise_for_status()
+        kind = None
+        for line in stream.iter_lines():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no result after {timeout} s")
+            if line.startswith("event:"):
+                kind = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and kind in ("complete", "error"):
+                if kind == "error":
+                    raise RuntimeError(f"error event: {line[5:].strip()}")
+                return json.loads(line[5:])
+    raise RuntimeError("the event stream ended without a result")
+
+
+def rest_call(http: httpx.Client, api: str, data: list, timeout: float = 120) -> list:
+    """One call of a named endpoint over Gradio's REST API, as any program would make it: POST, then the stream."""
+    r = http.post(f"gradio_api/call/{api}", json={"data": data})
+    r.raise_for_status()
+    return rest_result(http, api, r.json()["event_id"], timeout)
 
 
 @contextmanager

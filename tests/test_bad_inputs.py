@@ -18,12 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from appserver import PHOTO, TEST_CHECKPOINT, running_app  # sets GRADIO_TEMP_DIR before gradio is imported
+from appserver import PHOTO, TEST_CHECKPOINT, expected_labels, labels, one_line, running_app  # GRADIO_TEMP_DIR
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from effnetv2 import service
 from effnetv2.cli import main
 
 
@@ -121,23 +120,9 @@ def client(hf_cache):
         yield Client(url, verbose=False)
 
 
-def _labels(confidences: dict) -> list[str]:
-    return [c["label"] for c in confidences["confidences"]]
-
-
-def _expected_labels(path: Path, k: int) -> list[str]:
-    return [p.label for p in service.classify(path, TEST_CHECKPOINT, k, "plain").predictions]
-
-
 def _classify(client: Client, path, topk=3, checkpoint=TEST_CHECKPOINT, path_kind="plain"):
     image = handle_file(str(path)) if path is not None else None
     return client.predict(image, checkpoint, topk, path_kind, api_name="/classify")
-
-
-def _one_line(err: AppError) -> str:
-    text = str(err).strip()
-    assert "\n" not in text and "Traceback" not in text and text, text
-    return text
 
 
 # -- the launched app --------------------------------------------------------------------------------------------
@@ -149,22 +134,22 @@ def test_app_classify_gives_a_result_or_one_line_then_serves_the_next(client, fi
     if case.error:
         with pytest.raises(AppError) as err:
             _classify(client, path)
-        assert case.error in _one_line(err.value)
+        assert case.error in one_line(err.value)
     else:
         label, timing, _ = _classify(client, path)
-        assert _labels(label) == _expected_labels(case.same_as or path, 3) and "ms" in timing
+        assert labels(label) == expected_labels(case.same_as or path) and "ms" in timing
     label, _, _ = _classify(client, PHOTO)  # the very next good request
-    assert _labels(label) == _expected_labels(PHOTO, 3)
+    assert labels(label) == expected_labels(PHOTO)
 
 
 @pytest.mark.parametrize("name", ["text.jpg", "truncated.png", "bomb.png", "animated.gif"])
-def test_app_gradcam_gives_a_result_or_one_line(client, files, name):
+def test_app_gradcam_gives_a_result_orone_line(client, files, name):
     case = CASES[IDS.index(name)]
     args = (TEST_CHECKPOINT, "stage6", -1, 0.5, "jet")
     if case.error:
         with pytest.raises(AppError) as err:
             client.predict(handle_file(str(files[name])), *args, api_name="/gradcam")
-        assert case.error in _one_line(err.value)
+        assert case.error in one_line(err.value)
     else:
         overlay, crop, caption = client.predict(handle_file(str(files[name])), *args, api_name="/gradcam")
         assert Image.open(overlay).size == Image.open(crop).size == (224, 224) and "Grad-CAM" in caption
@@ -213,18 +198,18 @@ def test_out_of_range_controls_get_one_line_then_the_next_request_works(client, 
     args[index] = value
     with pytest.raises(AppError) as err:
         client.predict(*args, api_name=api)
-    assert message in _one_line(err.value)
+    assert message in one_line(err.value)
     if base is LATENCY or base is COMPARE:
         assert client.predict(*base, api_name=api)[0]  # the unchanged request works
     else:
         assert client.predict(*[handle_file(str(PHOTO)) if i == 0 else a for i, a in enumerate(base)], api_name=api)
 
 
-def test_no_image_is_one_line(client):
+def test_no_image_isone_line(client):
     with pytest.raises(AppError) as err:
         _classify(client, None)
-    assert "no image: upload one, paste one or pick an example" in _one_line(err.value)
-    assert _labels(_classify(client, PHOTO)[0]) == _expected_labels(PHOTO, 3)
+    assert "no image: upload one, paste one or pick an example" in one_line(err.value)
+    assert labels(_classify(client, PHOTO)[0]) == expected_labels(PHOTO)
 
 
 # -- the CLI -----------------------------------------------------------------------------------------------------
@@ -248,8 +233,8 @@ def test_cli_predict_reports_each_bad_file_in_one_line_and_classifies_the_rest(b
         if case.error:
             assert case.error in got["error"] and "top" not in got
         else:
-            assert [p["label"] for p in got["top"]] == _expected_labels(case.same_as or files[case.name], 3)
-        assert [p["label"] for p in after["top"]] == _expected_labels(PHOTO, 3)
+            assert [p["label"] for p in got["top"]] == expected_labels(case.same_as or files[case.name])
+        assert [p["label"] for p in after["top"]] == expected_labels(PHOTO)
 
 
 def _run_cli(argv: list[str]) -> int:
@@ -275,7 +260,7 @@ def _run_cli(argv: list[str]) -> int:
         (["compare", "efficientnetv2_b0", "--blocks", "ZZZZZZ"], "must be 6 letters"),
     ],
 )
-def test_cli_bad_options_are_one_line(argv, message, b0_checkpoint, capsys):
+def test_cli_bad_options_areone_line(argv, message, b0_checkpoint, capsys):
     if argv[0] == "predict":
         argv = ["predict", "--checkpoint", "b0", *argv[1:], "--weights", str(b0_checkpoint), str(PHOTO)]
     code = _run_cli(argv)

@@ -11,30 +11,15 @@ import threading
 from pathlib import Path
 
 import pytest
-from appserver import PHOTO, TEST_CHECKPOINT, app_process, running_app
+from appserver import PHOTO, TEST_CHECKPOINT, app_process, expected_labels, labels, one_line, running_app
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from hubfake import FakeHub, add_to_hf_cache, hf_env, run_cli, run_scenario, save_timm_checkpoint
 
-from effnetv2 import service
 from effnetv2.hub import clear_cache
 
 B0_REPO = "timm/tf_efficientnetv2_b0.in1k"
 B1, B2 = "tf_efficientnetv2_b1.in1k", "tf_efficientnetv2_b2.in1k"
-
-
-def _labels(label: dict) -> list[str]:
-    return [c["label"] for c in label["confidences"]]
-
-
-def _expected(checkpoint: str, k: int = 3) -> list[str]:
-    return [p.label for p in service.classify(PHOTO, checkpoint, k, "plain").predictions]
-
-
-def _one_line(err: AppError) -> str:
-    text = str(err).strip()
-    assert text and "\n" not in text and "Traceback" not in text, text
-    return text
 
 
 def _random_checkpoint(name: str, folder: Path, seed: int) -> Path:
@@ -94,19 +79,19 @@ def test_a_corrupt_cached_file_is_refused_every_time_until_repaired(client, hf_c
     for _ in range(2):  # detected on every request: a failed load is not cached, and the file is not reused
         with pytest.raises(AppError) as err:
             client.predict(handle_file(str(PHOTO)), B2, 3, "plain", api_name="/classify")
-        text = _one_line(err.value)
+        text = one_line(err.value)
         assert "truncated or corrupt" in text and f"python -m effnetv2 download {B2} --force" in text
-        assert _labels(client.predict(handle_file(str(PHOTO)), TEST_CHECKPOINT, 3, "plain", api_name="/classify")[0])
+        assert labels(client.predict(handle_file(str(PHOTO)), TEST_CHECKPOINT, 3, "plain", api_name="/classify")[0])
     add_to_hf_cache(hf_cache, f"timm/{B2}", {"model.safetensors": good})  # what `download --force` writes
     label, _, _ = client.predict(handle_file(str(PHOTO)), B2, 3, "plain", api_name="/classify")
-    assert _labels(label) == _expected(B2)
+    assert labels(label) == expected_labels(checkpoint=B2)
 
 
 # -- two users switching checkpoints at the same moment --------------------------------------------------------
 
 
 def test_two_users_switching_checkpoints_at_once_each_get_their_own_models_answer(client, more_checkpoints):
-    expected = {TEST_CHECKPOINT: _expected(TEST_CHECKPOINT), B1: _expected(B1)}
+    expected = {TEST_CHECKPOINT: expected_labels(checkpoint=TEST_CHECKPOINT), B1: expected_labels(checkpoint=B1)}
     assert expected[TEST_CHECKPOINT] != expected[B1]  # different random weights: a mix-up would show
     clear_cache()  # both loads race each other from the first request on
     results: dict[int, list[tuple[str, list[str]]]] = {}
@@ -121,7 +106,7 @@ def test_two_users_switching_checkpoints_at_once_each_get_their_own_models_answe
             got = []
             for checkpoint in order * 3:
                 label = own.predict(handle_file(str(PHOTO)), checkpoint, 3, "plain", api_name="/classify")[0]
-                got.append((checkpoint, _labels(label)))
+                got.append((checkpoint, labels(label)))
             results[i] = got
         except BaseException as exc:  # reported below, in the test's thread
             errors.append(exc)
@@ -151,8 +136,8 @@ def test_out_of_memory_is_one_line_and_the_server_keeps_serving(hf_cache):
         resource.prlimit(proc.pid, resource.RLIMIT_AS, (int(app.memory_mb()["VmSize"] * 2**20) + 3 * 2**30, hard))
         with pytest.raises(AppError) as err:  # 64 x 32 x 512 x 512 floats after the stem alone: 2 GiB
             c.predict("efficientnetv2_b0", "", 1024, 64, 1, "cpu", "fp32", "en", api_name="/latency")
-        assert "out of memory for batch 64 at 1024 px on cpu: use a smaller batch or image size" in _one_line(err.value)
+        assert "out of memory for batch 64 at 1024 px on cpu: use a smaller batch or image size" in one_line(err.value)
         assert proc.poll() is None
         assert c.predict(*small, api_name="/latency")[0]["stages"]  # the next request is served
         label, _, _ = c.predict(handle_file(str(PHOTO)), TEST_CHECKPOINT, 3, "plain", api_name="/classify")
-        assert _labels(label) == _expected(TEST_CHECKPOINT)
+        assert labels(label) == expected_labels(checkpoint=TEST_CHECKPOINT)

@@ -71,7 +71,7 @@ def test_the_server_keeps_a_bounded_number_of_sessions(hf_cache, monkeypatch):
     200 kB): without a bound, a busy server's memory grows by that much per request (the soak found it)."""
     monkeypatch.setattr(service, "SESSION_CAPACITY", 20)
     with running_demo() as (demo, url):
-        client = ApiClient(url, "tf_efficientnetv2_b0.in1k", path="plain")
+        client = ApiClient(url, CHECKPOINT, path="plain")
         request = Request("classify", "chelsea.jpg", topk=3)
         image = client.upload(request.photo)
         for _ in range(45):

@@ -5,14 +5,13 @@ share link or public bind unless asked for, and no user input reaching a server 
 from __future__ import annotations
 
 import ast
-import json
 import os
 import pickle
 from pathlib import Path
 
 import httpx
 import pytest
-from appserver import PHOTO, ROOT, TEST_CHECKPOINT, app_process, running_app
+from appserver import PHOTO, ROOT, TEST_CHECKPOINT, app_process, rest_call, running_app
 from gradio_client import Client, handle_file
 from hubfake import FakeHub, hf_env, run_cli, run_scenario
 
@@ -94,6 +93,8 @@ def test_a_hub_revision_is_pinned_through_the_environment(fake_hub: FakeHub, two
     for pin in (old, f"b0={old}", f"tf_efficientnetv2_s.in1k=main{os.pathsep}tf_efficientnetv2_b0.in1k={old}"):
         got = run_scenario(load, {**online, "EFFNETV2_REVISION": pin})
         assert f"/snapshots/{old}/" in got["path"]["ok"], pin
+    fetch = 'attempt("path", lambda: download("b0"))'  # a prefetch gets what the app will load
+    assert f"/snapshots/{old}/" in run_scenario(fetch, {**online, "EFFNETV2_REVISION": old})["path"]["ok"]
     offline = {**online, "HF_HUB_OFFLINE": "1", "EFFNETV2_REVISION": old}  # the pinned copy serves offline
     assert f"/snapshots/{old}/" in run_scenario(load, offline)["path"]["ok"]
     bad = run_scenario(load, {**online, "EFFNETV2_REVISION": "v9.9"})["path"]
@@ -125,31 +126,16 @@ def test_uploads_above_the_limit_are_refused_and_the_next_one_works(small_upload
     assert label["confidences"]
 
 
-def _call(url: str, api: str, data: list) -> tuple[str, str]:
-    """One REST call to a named endpoint: (event kind, data) of its final event."""
-    with httpx.Client(base_url=url, timeout=60) as http:
-        event = http.post(f"gradio_api/call/{api}", json={"data": data}).json()["event_id"]
-        kind = None
-        with http.stream("GET", f"gradio_api/call/{api}/{event}") as stream:
-            for line in stream.iter_lines():
-                if line.startswith("event:"):
-                    kind = line.split(":", 1)[1].strip()
-                elif line.startswith("data:") and kind in ("complete", "error"):
-                    return kind, line[5:].strip()
-    raise AssertionError("no final event")
-
-
 @pytest.mark.parametrize("path", ["/etc/passwd", str(PHOTO), "../../../../etc/hostname"])
 def test_a_request_cannot_name_a_file_on_the_server(small_upload_app, path):
     """Only files uploaded to this server are read: a path to anything else (even a real photo) is refused."""
     image = {"path": path, "meta": {"_type": "gradio.FileData"}}
-    kind, data = _call(small_upload_app, "classify", [image, TEST_CHECKPOINT, 3, "plain"])
-    assert kind == "error", data
-    up = httpx.post(small_upload_app + "gradio_api/upload", files={"files": ("c.jpg", PHOTO.read_bytes())}).json()[0]
-    kind, data = _call(
-        small_upload_app, "classify", [{"path": up, "meta": {"_type": "gradio.FileData"}}, TEST_CHECKPOINT, 3, "plain"]
-    )
-    assert kind == "complete" and json.loads(data)[0]["label"]
+    with httpx.Client(base_url=small_upload_app, timeout=60) as http:
+        with pytest.raises(RuntimeError, match="error event"):
+            rest_call(http, "classify", [image, TEST_CHECKPOINT, 3, "plain"])
+        up = http.post("gradio_api/upload", files={"files": ("c.jpg", PHOTO.read_bytes())}).json()[0]
+        uploaded = {"path": up, "meta": {"_type": "gradio.FileData"}}
+        assert rest_call(http, "classify", [uploaded, TEST_CHECKPOINT, 3, "plain"])[0]["label"]
 
 
 def test_no_share_link_and_a_loopback_bind_unless_asked(monkeypatch):
