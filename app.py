@@ -6,9 +6,10 @@ Hugging Face Space with ZeroGPU, the torch events run under ``spaces.GPU`` when 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,16 +47,23 @@ def i18n(key: str) -> gr.i18n.I18nData:
     return _i18n(walkthrough.i18n_key(key))
 
 
+@contextlib.contextmanager
+def shown_to_user() -> Iterator[None]:
+    """The package's one-line errors become a message the user sees (no tracebacks in the browser)."""
+    try:
+        yield
+    except (EffNetV2Error, ValueError, OSError, RuntimeError) as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise gr.Error(text, print_exception=False) from None
+
+
 def user_errors(fn: Callable) -> Callable:
-    """Turn the package's one-line errors into a message the user sees (no tracebacks in the browser)."""
+    """A handler whose errors reach the user as one clear message (see :func:`shown_to_user`)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
+        with shown_to_user():
             return fn(*args, **kwargs)
-        except (EffNetV2Error, ValueError, OSError, RuntimeError) as exc:
-            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise gr.Error(text, print_exception=False) from None
 
     return wrapper
 
@@ -64,10 +72,19 @@ def torch_event(fn: Callable) -> Callable:
     """A handler that runs torch: user-facing errors, the work on the one long-lived torch thread (see
     ``service.on_torch_thread``), and ZeroGPU allocation when on a Space.
 
-    ``spaces.GPU`` is applied inside the thread hop, not outside: ZeroGPU may run the function in a forked
-    worker, and a fork copies no threads, so a thread pool handed over from the parent would wait forever.
+    The handler is async, so Gradio awaits it on its event loop instead of first moving it to a worker
+    thread: one thread hop per request, not two. ``spaces.GPU`` is applied inside the thread hop, not
+    outside: ZeroGPU may run the function in a forked worker, and a fork copies no threads, so a thread pool
+    handed over from the parent would wait forever.
     """
-    return user_errors(service.on_torch_thread(on_gpu(fn)))
+    work = on_gpu(fn)
+
+    @functools.wraps(fn)
+    async def handler(*args: Any, **kwargs: Any) -> Any:
+        with shown_to_user():
+            return await service.run_on_torch_thread(work, *args, **kwargs)
+
+    return handler
 
 
 # ------------------------------------------------------------------------------------------------ handlers

@@ -115,3 +115,29 @@ def test_compare_puts_a_blocks_variant_beside_the_published_baseline(client):
     assert [row[0] for row in table["data"]] == ["FFFMMM", "MMMMMM"]
     with pytest.raises(AppError, match="must be 6 letters"):
         client.predict("efficientnetv2_b0", "FFX", 64, 1, 1, False, "en", api_name="/compare")
+
+
+def test_long_work_reports_progress_to_the_page(client):
+    """The page's own protocol (queue join + event stream): a long torch event, here the Table 3 measurement,
+    sends progress messages before its result, through the async torch handler and the torch thread."""
+    import json
+
+    import httpx
+
+    with httpx.Client(base_url=client.src, timeout=120) as http:
+        deps = http.get("config").json()["dependencies"]
+        fn_index = next(d["id"] for d in deps if d["api_name"] == "measure_table3")
+        body = {"data": [64, "en"], "fn_index": fn_index, "session_hash": "progress-test", "trigger_id": None}
+        http.post("gradio_api/queue/join", json=body).raise_for_status()
+        messages = []
+        with http.stream("GET", "gradio_api/queue/data", params={"session_hash": "progress-test"}) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:"):
+                    messages.append(json.loads(line[5:]))
+                    if messages[-1]["msg"] == "process_completed":
+                        break
+    kinds = [m["msg"] for m in messages]
+    assert kinds[-1] == "process_completed" and messages[-1]["success"], messages[-1]
+    progress = [m["progress_data"][0] for m in messages if m["msg"] == "progress"]
+    assert progress and kinds.index("progress") < kinds.index("process_completed")
+    assert any(p["desc"] == "FFFMMMM" for p in progress), progress  # the variants' names, as the page shows
