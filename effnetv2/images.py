@@ -116,7 +116,10 @@ def open_image(source: ImageSource) -> Image.Image:
         if getattr(image, "is_animated", False):
             image.seek(0)  # the first frame of a GIF/WebP/APNG animation
         image.load()
-        image = ImageOps.exif_transpose(image)
+        if image is source:  # the caller's image: never modified
+            image = ImageOps.exif_transpose(image)
+        else:  # ours: no copy (a 12-megapixel photo is 48 MB)
+            ImageOps.exif_transpose(image, in_place=True)
     except (OSError, SyntaxError, ValueError) as exc:  # truncated data, broken EXIF, bad frame
         raise ImageError(f"{what}: cannot be decoded (truncated or corrupt?): {exc}") from None
     return to_rgb(image)

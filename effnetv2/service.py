@@ -353,7 +353,7 @@ def _optimized(pre, path: str):
 class ClassifyResult:
     predictions: list
     ms: float
-    """Preprocessing + forward + softmax/top-k, measured around ``predict``."""
+    """Decoding, preprocessing, forward and softmax/top-k, measured around ``predict``."""
     checkpoint: str
     path: str
     dtype: str
@@ -365,17 +365,21 @@ class ClassifyResult:
 
     def timing_markdown(self) -> str:
         return (
-            f"**{self.ms:.1f} ms** — preprocessing + forward on {self.device}, {self.dtype} "
+            f"**{self.ms:.1f} ms** — decoding, preprocessing and forward on {self.device}, {self.dtype} "
             f"({PATHS[self.path].split(':')[0]}), {self.checkpoint}"
         )
+
+
+def _given(image: Any) -> Any:
+    if image is None:
+        raise BoundsError("no image: upload one, paste one or pick an example")
+    return image
 
 
 def _open(image: Any):
     from .images import open_image
 
-    if image is None:
-        raise BoundsError("no image: upload one, paste one or pick an example")
-    return open_image(image)
+    return open_image(_given(image))
 
 
 def classify(image: Any, checkpoint: str = DEFAULT_CHECKPOINT, topk: Any = 5, path: str = DEFAULT_PATH):
@@ -389,10 +393,10 @@ def classify(image: Any, checkpoint: str = DEFAULT_CHECKPOINT, topk: Any = 5, pa
     from .inference import predict
 
     k = TOPK.check(topk)
-    img = _open(image)
+    source = _given(image)
     pre, dtype = pretrained_for(checkpoint, _check_path(path))
     start = time.perf_counter()
-    predictions = predict(pre, [img], k)[0]
+    predictions = predict(pre, [source], k)[0]  # decodes the image once, inside the timed span
     ms = (time.perf_counter() - start) * 1e3
     return ClassifyResult(predictions, ms, pre.checkpoint.name, path, dtype, str(pre.device))
 

@@ -250,3 +250,33 @@ def test_torch_work_runs_on_one_long_lived_thread():
 
     with pytest.raises(BoundsError, match="got 99"):
         fails()
+
+
+def test_async_handlers_await_the_torch_thread_and_leave_the_event_loop_free():
+    import asyncio
+    import contextvars
+    import threading
+
+    var = contextvars.ContextVar("var", default="unset")
+    release = threading.Event()
+
+    def work(tag: str) -> tuple[str, str, str]:
+        release.wait(10)  # blocks the torch thread until the event loop has shown it is still serving
+        return threading.current_thread().name, var.get(), tag
+
+    def fails():
+        raise BoundsError("batch must be from 1 to 16, got 99")
+
+    async def main():
+        var.set("request 1")
+        pending = asyncio.ensure_future(service.run_on_torch_thread(work, "a"))
+        await asyncio.sleep(0.05)  # the loop runs other coroutines meanwhile
+        assert not pending.done()
+        release.set()
+        where, value, tag = await pending
+        with pytest.raises(BoundsError, match="got 99"):
+            await service.run_on_torch_thread(fails)
+        return where, value, tag
+
+    where, value, tag = asyncio.run(main())
+    assert where.startswith(service.TORCH_THREAD_NAME) and (value, tag) == ("request 1", "a")

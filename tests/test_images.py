@@ -53,8 +53,11 @@ def test_exif_orientation_is_applied():
     wide = Image.new("RGB", (40, 20), (0, 0, 255))
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
-    img = open_image(_encode(wide, "JPEG", exif=exif.tobytes()))
-    assert img.size == (20, 40)
+    data = _encode(wide, "JPEG", exif=exif.tobytes())
+    assert open_image(data).size == (20, 40)
+    mine = Image.open(io.BytesIO(data))  # a caller's own image is rotated in a copy, never in place
+    assert open_image(mine).size == (20, 40)
+    assert mine.size == (40, 20) and mine.getexif()[0x0112] == 6
 
 
 def test_animation_gives_its_first_frame():
