@@ -32,6 +32,14 @@ from effnetv2.walkthrough import LANGUAGES, ui_text
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p) for p in (ROOT / "assets").glob("*.jpg"))
 TORCH = {"concurrency_id": "torch", "concurrency_limit": 1}
+GRADIO_QUEUE_ENV = {
+    # After every event Gradio recomputes, in a worker thread, a pandas summary of up to 10000 past events for
+    # its monitoring dashboard (off here): GIL-heavy work that delayed each /classify result by about 2 ms,
+    # and grows with the events kept. Every 1000 events over the last 1000 keeps the dashboard usable.
+    "GRADIO_ANALYTICS_CACHE_FREQUENCY": "1000",
+    "GRADIO_ANALYTICS_MAX_EVENTS": "1000",
+}
+"""Settings Gradio's queue reads from the environment when it is made; a value the deployer set wins."""
 """Every event that runs torch shares one queue slot, so that timings are not polluted by each other."""
 LANG_CHOICES = [(name, tag) for tag, name in LANGUAGES.items()]
 CSS = """
@@ -436,10 +444,15 @@ def launch_options() -> dict[str, Any]:
     }
 
 
+def queued(demo: gr.Blocks) -> gr.Blocks:
+    """``demo`` with its queue: bounded (``service.QUEUE_SIZE``), one job at a time unless an event says otherwise."""
+    for name, value in GRADIO_QUEUE_ENV.items():
+        os.environ.setdefault(name, value)
+    return demo.queue(max_size=service.QUEUE_SIZE, default_concurrency_limit=1)
+
+
 def main() -> None:
-    demo = build_demo()
-    demo.queue(max_size=service.QUEUE_SIZE, default_concurrency_limit=1)
-    demo.launch(**launch_options())
+    queued(build_demo()).launch(**launch_options())
 
 
 if __name__ == "__main__":

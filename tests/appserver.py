@@ -71,9 +71,14 @@ def rest_result(http: httpx.Client, api: str, event_id: str, timeout: float = 12
     raise RuntimeError("the event stream ended without a result")
 
 
-def rest_call(http: httpx.Client, api: str, data: list, timeout: float = 120) -> list:
-    """One call of a named endpoint over Gradio's REST API, as any program would make it: POST, then the stream."""
-    r = http.post(f"gradio_api/call/{api}", json={"data": data})
+def rest_call(http: httpx.Client, api: str, data: list, timeout: float = 120, session_hash: str | None = None) -> list:
+    """One call of a named endpoint over Gradio's REST API, as any program would make it: POST, then the stream.
+
+    Without ``session_hash`` every call is a new Gradio session, as with ``curl``; a client that sends one (as
+    ``gradio_client`` and the browser do) keeps its session between calls.
+    """
+    body: dict = {"data": data} if session_hash is None else {"data": data, "session_hash": session_hash}
+    r = http.post(f"gradio_api/call/{api}", json=body)
     r.raise_for_status()
     return rest_result(http, api, r.json()["event_id"], timeout)
 
@@ -83,8 +88,7 @@ def running_demo() -> Iterator[tuple[gr.Blocks, str]]:
     """The app as ``python app.py`` builds it (same queue and launch options), on a free loopback port."""
     import app
 
-    demo = app.build_demo()
-    demo.queue(max_size=app.service.QUEUE_SIZE, default_concurrency_limit=1)
+    demo = app.queued(app.build_demo())
     options = app.launch_options()
     _, url, _ = demo.launch(prevent_thread_lock=True, ssr_mode=False, quiet=True, **options)
     try:

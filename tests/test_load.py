@@ -79,3 +79,21 @@ def test_the_server_keeps_a_bounded_number_of_sessions(hf_cache, monkeypatch):
         client.close()
         sessions = demo.state_holder.session_data
         assert demo.state_holder.capacity == 20 and 0 < len(sessions) <= 20
+
+
+def test_no_per_event_analytics_summary(hf_cache):
+    """Gradio's queue recomputes a pandas summary of its past events after every event unless told otherwise
+    (GRADIO_ANALYTICS_CACHE_FREQUENCY): work that delays results and grows with the events kept. The app
+    sets it, and bounds the events kept; this checks the setting reaches the queue the app runs."""
+    import app
+
+    with running_demo() as (demo, url):
+        client = ApiClient(url, CHECKPOINT, path="plain")
+        request = Request("classify", "chelsea.jpg", topk=3)
+        image = client.upload(request.photo)
+        for _ in range(5):
+            client.check(request, client.result("classify", client.submit(request, image)))
+        client.close()
+        queue = demo._queue  # Gradio's; its analytics fields are what the environment settings control
+        assert queue.events_recorded >= 5 and queue.event_count_at_last_cache == 0  # never recomputed
+        assert queue.ANALYTICS_MAX_EVENTS == int(app.GRADIO_QUEUE_ENV["GRADIO_ANALYTICS_MAX_EVENTS"])
