@@ -32,6 +32,7 @@ from effnetv2.walkthrough import LANGUAGES, ui_text
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p) for p in (ROOT / "assets").glob("*.jpg"))
 TORCH = {"concurrency_id": "torch", "concurrency_limit": 1}
+"""Every event that runs torch shares one queue slot, so that timings are not polluted by each other."""
 GRADIO_QUEUE_ENV = {
     # After every event Gradio recomputes, in a worker thread, a pandas summary of up to 10000 past events for
     # its monitoring dashboard (off here): GIL-heavy work that delayed each /classify result by about 2 ms,
@@ -40,7 +41,6 @@ GRADIO_QUEUE_ENV = {
     "GRADIO_ANALYTICS_MAX_EVENTS": "1000",
 }
 """Settings Gradio's queue reads from the environment when it is made; a value the deployer set wins."""
-"""Every event that runs torch shares one queue slot, so that timings are not polluted by each other."""
 LANG_CHOICES = [(name, tag) for tag, name in LANGUAGES.items()]
 CSS = """
 .banner-warn {border-left: 4px solid #f59e0b; padding-left: 10px;}

@@ -66,17 +66,22 @@ def test_the_load_clients_check_refuses_malformed_results():
     client.close()
 
 
+def _classify_checked(url: str, n: int) -> None:
+    """``n`` /classify calls over REST, each a new Gradio session (no session hash), each result checked."""
+    client = ApiClient(url, CHECKPOINT, path="plain")
+    request = Request("classify", "chelsea.jpg", topk=3)
+    image = client.upload(request.photo)
+    for _ in range(n):
+        client.check(request, client.result("classify", client.submit(request, image)))
+    client.close()
+
+
 def test_the_server_keeps_a_bounded_number_of_sessions(hf_cache, monkeypatch):
     """Every REST call without a session hash is a new Gradio session holding a copy of the app's config (about
     200 kB): without a bound, a busy server's memory grows by that much per request (the soak found it)."""
     monkeypatch.setattr(service, "SESSION_CAPACITY", 20)
     with running_demo() as (demo, url):
-        client = ApiClient(url, CHECKPOINT, path="plain")
-        request = Request("classify", "chelsea.jpg", topk=3)
-        image = client.upload(request.photo)
-        for _ in range(45):
-            client.check(request, client.result("classify", client.submit(request, image)))
-        client.close()
+        _classify_checked(url, 45)
         sessions = demo.state_holder.session_data
         assert demo.state_holder.capacity == 20 and 0 < len(sessions) <= 20
 
@@ -88,12 +93,7 @@ def test_no_per_event_analytics_summary(hf_cache):
     import app
 
     with running_demo() as (demo, url):
-        client = ApiClient(url, CHECKPOINT, path="plain")
-        request = Request("classify", "chelsea.jpg", topk=3)
-        image = client.upload(request.photo)
-        for _ in range(5):
-            client.check(request, client.result("classify", client.submit(request, image)))
-        client.close()
+        _classify_checked(url, 5)
         queue = demo._queue  # Gradio's; its analytics fields are what the environment settings control
         assert queue.events_recorded >= 5 and queue.event_count_at_last_cache == 0  # never recomputed
-        assert queue.ANALYTICS_MAX_EVENTS == int(app.GRADIO_QUEUE_ENV["GRADIO_ANALYTICS_MAX_EVENTS"])
+        assert int(app.GRADIO_QUEUE_ENV["GRADIO_ANALYTICS_MAX_EVENTS"]) == queue.ANALYTICS_MAX_EVENTS
