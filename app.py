@@ -78,7 +78,8 @@ def user_errors(fn: Callable) -> Callable:
 
 def torch_event(fn: Callable) -> Callable:
     """A handler that runs torch: user-facing errors, the work on the one long-lived torch thread (see
-    ``service.on_torch_thread``), and ZeroGPU allocation when on a Space.
+    ``service.run_on_torch_thread`` and, for why one thread, ``service.on_torch_thread``), and ZeroGPU
+    allocation when on a Space.
 
     The handler is async, so Gradio awaits it on its event loop instead of first moving it to a worker
     thread: one thread hop per request, not two. ``spaces.GPU`` is applied inside the thread hop, not

@@ -110,7 +110,7 @@ async def run_on_torch_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -
     """``fn(*args, **kwargs)`` on the torch thread (see :func:`on_torch_thread`), awaited from an event loop.
 
     Why: a web server runs a *sync* handler on a worker thread, which would then wait for the torch thread:
-    two thread hops per request. An async handler awaiting this makes one (about 1-2 ms less per request on
+    two thread hops per request. An async handler awaiting this makes one (about 1 ms less per request on
     2 cores), and the event loop stays free meanwhile.
     """
     return await asyncio.wrap_future(_on_torch_thread(fn, args, kwargs))
