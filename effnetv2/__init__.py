@@ -32,13 +32,13 @@ from .labels import imagenet_labels
 from .model import EfficientNet, create_model, effnetv2_l, effnetv2_m, effnetv2_s, effnetv2_xl
 from .optimize import (
     ACCURATE_LOGIT_ERROR,
-    DtypeSupport,
-    dtype_support,
-    fastest_dtype,
+    FastPath,
+    choose_fast_path,
     logit_error,
     measure_logit_error,
     optimize_for_inference,
 )
+from .precision import DTYPE_NAMES, CpuCapabilities, DtypeSupport, cpu_capabilities, dtype_support, fastest_dtype
 from .preprocess import EvalTransform
 from .stats import ModelStats, StageStats, model_stats, stats
 from .weights import from_timm, load_weights, read_safetensors
@@ -49,6 +49,7 @@ __all__ = [
     "ARCHS",
     "CHECKPOINTS",
     "DEFAULT_CHECKPOINT",
+    "DTYPE_NAMES",
     "MAX_IMAGE_PIXELS",
     "REVISION_ENV",
     "WEIGHTS_ENV",
@@ -56,11 +57,13 @@ __all__ = [
     "BlocksError",
     "Checkpoint",
     "CorruptWeightsError",
+    "CpuCapabilities",
     "DeviceError",
     "DtypeSupport",
     "EffNetV2Error",
     "EfficientNet",
     "EvalTransform",
+    "FastPath",
     "HubError",
     "HubUnavailableError",
     "ImageError",
@@ -76,6 +79,8 @@ __all__ = [
     "UnsupportedDtypeError",
     "WeightsError",
     "WeightsMismatchError",
+    "choose_fast_path",
+    "cpu_capabilities",
     "create_model",
     "download",
     "dtype_support",

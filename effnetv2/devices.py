@@ -1,24 +1,23 @@
 """Where and in what precision the analysis runs: device, autocast dtype, memory format, and how to say so.
 
 Timings are meaningless without their context, so :class:`Runtime` also describes itself (device name,
-dtype, threads) for every report. Reduced precision is autocast (weights stay fp32, matmuls and convs run in
-bf16/fp16), which is what training and most deployments use and needs no converted copy of the model.
+dtype, threads) for every report. Reduced precision here is autocast (weights stay fp32, matmuls and convs run
+in bf16/fp16; see :mod:`effnetv2.precision` for the other meaning), which is what training and most
+deployments use and needs no converted copy of the model.
 """
 
 from __future__ import annotations
 
 import contextlib
-import platform
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
 
 import torch
 from torch import nn
 
-from .errors import DeviceError, MemoryLimitError, UnsupportedDtypeError
+from .errors import DeviceError, MemoryLimitError
+from .precision import DTYPES, check_dtype, cpu_name
 
-DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
@@ -41,33 +40,6 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     elif dev.type != "cpu":
         raise DeviceError(f"device type {dev.type!r} is not supported; use auto, cpu, cuda or cuda:N")
     return dev
-
-
-def check_dtype(dtype: str, device: torch.device) -> str:
-    """``dtype`` if autocast can run it on ``device``; else :class:`UnsupportedDtypeError` saying why."""
-    if dtype not in DTYPES:
-        raise UnsupportedDtypeError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
-    if dtype == "fp32":
-        return dtype
-    if not torch.amp.is_autocast_available(device.type):
-        raise UnsupportedDtypeError(f"{dtype} autocast is not available on {device.type}; use fp32")
-    if dtype == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
-        name = torch.cuda.get_device_name(device)
-        raise UnsupportedDtypeError(f"{name} has no native bf16 (compute capability 8.0+ needed); use fp16 or fp32")
-    return dtype
-
-
-@cache
-def cpu_name() -> str:
-    """The processor's marketing name (Linux /proc/cpuinfo), else what the platform module knows."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def device_name(device: torch.device) -> str:
@@ -129,7 +101,7 @@ class Runtime:
 def resolve(device: str | torch.device | None = "auto", dtype: str = "fp32", channels_last: bool = False) -> Runtime:
     """Check a device/dtype/memory-format request once, up front, so a bad one fails before any work."""
     dev = resolve_device(device)
-    return Runtime(dev, check_dtype(dtype, dev), bool(channels_last))
+    return Runtime(dev, check_dtype(dtype, dev, "autocast"), bool(channels_last))
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

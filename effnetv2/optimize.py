@@ -32,72 +32,9 @@ from torch import nn
 
 from .blocks import FusedMBConv, MBConv
 from .devices import resolve_device
-from .errors import DeviceError, UnsupportedDtypeError
 from .layers import Conv2dSame, ConvBNAct, SqueezeExcite, same_padding
 from .model import EfficientNet, Head
-
-DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-@dataclass(frozen=True)
-class DtypeSupport:
-    """Whether a dtype runs on a device, whether the hardware has fast units for it, and why."""
-
-    dtype: str
-    supported: bool
-    fast: bool
-    note: str
-
-
-def _device(device: torch.device | str | None) -> torch.device:
-    """``None`` is the CPU here (the fast path is opt-in per device); anything else as everywhere else."""
-    return torch.device("cpu") if device is None else resolve_device(device)
-
-
-def dtype_support(device: torch.device | str | None = None) -> dict[str, DtypeSupport]:
-    """What each of fp32 / bf16 / fp16 does on ``device`` (default: CPU).
-
-    "fast" means native hardware units: AVX-512 BF16 / AMX (bf16) or AMX-FP16 (fp16) on CPU, tensor cores on
-    CUDA. A dtype that is supported but not fast still runs, usually slower than fp32.
-    """
-    dev = _device(device)
-    out = {"fp32": DtypeSupport("fp32", True, True, "reference precision")}
-    if dev.type == "cpu":
-        bf16 = bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        amx_fp16 = bool(getattr(torch._C._cpu, "_is_amx_fp16_supported", lambda: False)())
-        out["bf16"] = DtypeSupport(
-            "bf16", True, bf16, "oneDNN with AVX-512 BF16 / AMX" if bf16 else "no native bf16 units: emulated, slow"
-        )
-        out["fp16"] = DtypeSupport(
-            "fp16", True, amx_fp16, "AMX-FP16" if amx_fp16 else "no AMX-FP16 on this CPU: runs, but slower than fp32"
-        )
-    elif dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise DeviceError(f"device {dev} requested, but CUDA is not available here")
-        major, _ = torch.cuda.get_device_capability(dev)
-        bf16 = torch.cuda.is_bf16_supported()
-        out["bf16"] = DtypeSupport("bf16", bf16, bf16 and major >= 8, f"compute capability {major}.x")
-        out["fp16"] = DtypeSupport("fp16", True, major >= 7, f"compute capability {major}.x")
-    else:
-        for name in ("bf16", "fp16"):
-            out[name] = DtypeSupport(name, True, False, f"not checked on {dev.type}")
-    return out
-
-
-def fastest_dtype(device: torch.device | str | None = None) -> str:
-    """The reduced precision with native units on ``device``, else fp32.
-
-    fp16 is preferred when both are fast (CUDA tensor cores): three more mantissa bits. On V2-S at 384 on an
-    H100, fp16 logits were within 0.3-0.5% of the fp32 logit range and bf16 ones 3-4% off (timm alike).
-    On CPUs with AVX-512 BF16 / AMX but no AMX-FP16, bf16 is the fast one. Whether a dtype is accurate enough
-    for a given model is measured with :func:`measure_logit_error`.
-    """
-    support = dtype_support(device)
-    for name in ("fp16", "bf16"):
-        if support[name].supported and support[name].fast:
-            return name
-    return "fp32"
-
+from .precision import DTYPES, check_dtype, cpu_capabilities, fastest_dtype
 
 # The project's bar for "accurate": the largest logit difference at most 2% of the fp32 logit range.
 ACCURATE_LOGIT_ERROR = 0.02
@@ -108,6 +45,7 @@ def logit_error(output: torch.Tensor, reference: torch.Tensor) -> float:
 
     The range, not the values, sets what a difference means: argmax and top-k flip only when an error is
     comparable to the gaps between logits. For a batch (N, classes) each image is judged against its own range.
+    A NaN or infinite logit (fp16 overflow) is an infinite error: it must never pass a gate.
     """
     if output.shape != reference.shape:
         raise ValueError(f"logits of shape {tuple(output.shape)} cannot be compared with {tuple(reference.shape)}")
@@ -115,51 +53,74 @@ def logit_error(output: torch.Tensor, reference: torch.Tensor) -> float:
     diff = (output.detach().float().to(ref.device).reshape(ref.shape) - ref).abs().amax(1)
     spread = ref.amax(1) - ref.amin(1)
     ratio = torch.where(spread > 0, diff / spread.clamp_min(torch.finfo(torch.float32).tiny), diff * float("inf"))
-    return float(ratio.nan_to_num(0.0).max())
+    finite = torch.isfinite(ratio) & torch.isfinite(ref).all(1)
+    return float(torch.where(finite, ratio, torch.full_like(ratio, float("inf"))).max())
 
 
-def measure_logit_error(
-    reference: nn.Module, model: nn.Module, image_size: int | tuple[int, int], *, batch: int = 2, seed: int = 0
-) -> float:
-    """:func:`logit_error` of ``model`` against ``reference`` (e.g. the plain fp32 model) on random images."""
-    h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
-    x = torch.randn(batch, 3, h, w, generator=torch.Generator().manual_seed(seed))
+def measure_logit_error(reference: nn.Module, model: nn.Module, images: torch.Tensor) -> float:
+    """:func:`logit_error` of ``model`` against ``reference`` (e.g. the plain fp32 model) on ``images``.
+
+    ``images`` are preprocessed model inputs (N, 3, H, W). Use real photos (:func:`effnetv2.samples.photos`):
+    on Gaussian noise the logits are small and flat, and the error that matters, on what users classify,
+    is not what gets measured.
+    """
     device = next(reference.parameters()).device
     with torch.inference_mode():
-        return logit_error(model(x), reference(x.to(device)))
+        return logit_error(model(images), reference(images.to(device)))
+
+
+@dataclass(frozen=True)
+class FastPath:
+    """The inference fast path chosen for one model on one device, and the evidence for the choice."""
+
+    model: EfficientNet
+    dtype: str
+    """The precision it runs in: the fastest one on this device whose logits passed the gate, else fp32."""
+    logit_error: float
+    """The reduced-precision candidate's error on the gate images (0.0 when fp32 was the only candidate)."""
+    fused: bool
+    """Whether its convolutions run through oneDNN's fused kernels (CPU)."""
+
+    @property
+    def summary(self) -> str:
+        kernels = "oneDNN fused" if self.fused else "ATen"
+        return f"{self.dtype}, {kernels} kernels"
+
+
+def choose_fast_path(model: EfficientNet, images: torch.Tensor, device: torch.device | str | None = None) -> FastPath:
+    """Optimize ``model`` in the fastest precision of ``device`` that keeps its logits accurate on ``images``.
+
+    Accurate = :func:`logit_error` at most :data:`ACCURATE_LOGIT_ERROR` on every image (several real photos,
+    preprocessed for the checkpoint: the gate must see what users classify). A candidate that misses the bar,
+    NaN included, is dropped for the optimized fp32 model.
+    """
+    dev = resolve_device(device) if device is not None else next(model.parameters()).device
+    dtype = fastest_dtype(dev)
+    if dtype != "fp32":
+        candidate = optimize_for_inference(model, dtype=dtype, device=dev)
+        error = measure_logit_error(model, candidate, images)
+        if error <= ACCURATE_LOGIT_ERROR:
+            return FastPath(candidate, dtype, error, _is_fused(candidate))
+    else:
+        error = 0.0
+    fp32 = optimize_for_inference(model, dtype="fp32", device=dev)
+    return FastPath(fp32, "fp32", error, _is_fused(fp32))
+
+
+def _is_fused(model: EfficientNet) -> bool:
+    return any(m.fuse for m in model.modules() if isinstance(m, FoldedConv))
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Fused conv (+ SiLU) (+ residual add) through oneDNN post-ops
 
 
-def _probe_onednn() -> bool:
-    """Whether ``mkldnn::_convolution_pointwise`` exists and agrees with conv + SiLU (+ add) here."""
-    try:
-        op = torch.ops.mkldnn._convolution_pointwise
-        g = torch.Generator().manual_seed(0)
-        x = torch.randn(1, 8, 5, 6, generator=g).contiguous(memory_format=torch.channels_last)
-        w = torch.randn(8, 8, 3, 3, generator=g).contiguous(memory_format=torch.channels_last)
-        b = torch.randn(8, generator=g)
-        other = torch.randn(1, 8, 5, 6, generator=g).contiguous(memory_format=torch.channels_last)
-        with torch.no_grad():
-            ref = F.conv2d(x, w, b, 1, 1)
-            act = op(x, w, b, [1, 1], [1, 1], [1, 1], 1, "swish", [], "")
-            add = op.binary(x, other, w, b, [1, 1], [1, 1], [1, 1], 1, "add", None, None, [], None)
-        return torch.allclose(act, F.silu(ref), atol=1e-4) and torch.allclose(add, ref + other, atol=1e-4)
-    except (RuntimeError, AttributeError, NotImplementedError):
-        return False
+def onednn_fusion_available(dtype: str = "fp32") -> bool:
+    """Whether oneDNN's fused conv runs in ``dtype`` on this CPU (probed by :mod:`effnetv2.precision`).
 
-
-_ONEDNN_OK: bool | None = None
-
-
-def onednn_fusion_available() -> bool:
-    """Probed once per process; when False the fast path uses ordinary conv + SiLU (still BN-folded)."""
-    global _ONEDNN_OK
-    if _ONEDNN_OK is None:
-        _ONEDNN_OK = _probe_onednn()
-    return _ONEDNN_OK
+    When False the fast path uses ordinary conv + SiLU (still BN-folded) in that dtype.
+    """
+    return dtype in cpu_capabilities().onednn_fused
 
 
 # Weights reordered ahead for these dtypes (see FoldedConv._fused_weight), for this many input shapes each.
@@ -371,15 +332,6 @@ _CONVERTERS: dict[type[nn.Module], Callable[..., nn.Module]] = {
 }
 
 
-def _check_dtype(dtype: str, dev: torch.device) -> torch.dtype:
-    if dtype not in DTYPES:
-        raise UnsupportedDtypeError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    support = dtype_support(dev)[dtype]
-    if not support.supported:
-        raise UnsupportedDtypeError(f"{dtype} is not supported on {dev}: {support.note}")
-    return DTYPES[dtype]
-
-
 def optimize_for_inference(
     model: EfficientNet,
     *,
@@ -397,11 +349,13 @@ def optimize_for_inference(
     """
     if not isinstance(model, EfficientNet):
         raise TypeError(f"optimize_for_inference expects an effnetv2 EfficientNet, got {type(model).__name__}")
-    dev = _device(device) if device is not None else next(model.parameters()).device
-    torch_dtype = _check_dtype(dtype, dev)
+    dev = resolve_device(device) if device is not None else next(model.parameters()).device
+    torch_dtype = DTYPES[check_dtype(dtype, dev, "cast")]
     if channels_last is None:
         channels_last = True
-    fuse = dev.type == "cpu" and torch_dtype in (torch.float32, torch.bfloat16) and onednn_fusion_available()
+    # oneDNN's fused kernels only where they run in this dtype here (bf16 needs AVX-512 or AVX-NE-CONVERT);
+    # elsewhere the same folded convs run through ATen, slower but correct.
+    fuse = dev.type == "cpu" and onednn_fusion_available(dtype)
 
     out = EfficientNet.__new__(EfficientNet)  # a fresh shell: nothing (hooks included) shared with ``model``
     nn.Module.__init__(out)

@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from effnetv2.devices import DTYPES, Runtime, check_dtype, cpu_name, memory_guard, resolve, resolve_device
+from effnetv2.devices import Runtime, memory_guard, resolve, resolve_device
 from effnetv2.errors import DeviceError, MemoryLimitError, UnsupportedDtypeError
+from effnetv2.precision import DTYPES, check_dtype, cpu_name
 
 
 def test_auto_picks_cuda_only_when_present():
@@ -30,9 +31,9 @@ def test_bad_devices_are_one_clear_error(bad):
 
 def test_dtypes():
     cpu = torch.device("cpu")
-    assert [check_dtype(d, cpu) for d in DTYPES] == ["fp32", "bf16", "fp16"]
-    with pytest.raises(UnsupportedDtypeError, match="unknown dtype 'int8'"):
-        check_dtype("int8", cpu)
+    assert [check_dtype(d, cpu, "autocast") for d in DTYPES] == ["fp32", "bf16", "fp16"]  # emulated where not native
+    with pytest.raises(UnsupportedDtypeError, match=r"dtype must be one of fp32, bf16, fp16, got 'int8'"):
+        check_dtype("int8", cpu, "autocast")
     with pytest.raises(UnsupportedDtypeError):
         resolve("cpu", "float32")
 

@@ -18,11 +18,23 @@ from effnetv2 import (
     create_model,
     logit_error,
     optimize_for_inference,
+    precision,
 )
 from effnetv2 import optimize as opt
+from effnetv2.precision import CpuCapabilities, assume_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = [(64, 64), (67, 67), (80, 52)]  # even, odd (TF "SAME" pads differently), non-square
+
+# The two kinds of CPU users have, as the probe describes them.
+NATIVE_BF16 = CpuCapabilities(
+    "Xeon with AMX (assumed)", native_bf16=True, native_fp16=False, onednn_fused=frozenset({"fp32", "bf16"})
+)
+AVX2_ONLY = CpuCapabilities(
+    "EPYC Zen 3 (assumed)", native_bf16=False, native_fp16=False, onednn_fused=frozenset({"fp32"})
+)
+HERE = precision.probe_cpu()
+BF16_HERE = "bf16" in HERE.onednn_fused
 
 
 @pytest.fixture(scope="module")
@@ -58,34 +70,81 @@ def test_fp32_logits_match_plain_model(plain, hw):
     assert logit_error(got, expected) < 2e-5  # fp32 rounding only (fp64 vs fp32 differ by ~4e-6 here)
 
 
+def _cpu_flags() -> set[str]:
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    return {f for line in text.splitlines() if line.startswith("flags") for f in line.split(":", 1)[1].split()}
+
+
+def test_probe_tells_the_truth_about_this_cpu():
+    """The probe agrees with the CPU's flags: native bf16 with AVX-512 BF16 / AMX, oneDNN's bf16 kernels with
+    AVX-512 BW/VL/DQ or AVX-NE-CONVERT, and oneDNN's fused fp32 conv wherever the op exists (a silent fallback
+    to unfused kernels would fail here)."""
+    flags = _cpu_flags()
+    if not flags:
+        pytest.fail("no /proc/cpuinfo flags to check the probe against")
+    assert HERE.native_bf16 == bool(flags & {"avx512_bf16", "amx_bf16"})
+    onednn_bf16 = {"avx512bw", "avx512vl", "avx512dq"} <= flags or "avx_ne_convert" in flags
+    assert onednn_bf16 == BF16_HERE
+    if torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise"):
+        assert "fp32" in HERE.onednn_fused
+        assert opt.onednn_fusion_available("fp32")
+
+
+@pytest.mark.parametrize("caps", [NATIVE_BF16, AVX2_ONLY], ids=["native-bf16", "avx2-only"])
+def test_bf16_decisions_follow_the_probe(plain224, caps):
+    """Both kinds of CPU on any machine: the probe's answer decides support, the fast dtype and the kernels."""
+    with assume_cpu(caps):
+        support = effnetv2.dtype_support("cpu")["bf16"]
+        assert support.supported == support.fast == caps.native_bf16
+        assert effnetv2.fastest_dtype("cpu") == ("bf16" if caps.native_bf16 else "fp32")
+        assert precision.dtype_support("cpu", "autocast")["bf16"].supported  # autocast runs everywhere
+        if caps.native_bf16:
+            fast = optimize_for_inference(plain224, dtype="bf16")
+            conv = fast.stage5[0].expand
+            assert conv.weight.dtype == torch.bfloat16 and conv.fuse and conv.pack  # oneDNN's bf16 kernels
+        else:
+            with pytest.raises(UnsupportedDtypeError, match=r"^bf16 is not supported on cpu: .*; use fp32$"):
+                optimize_for_inference(plain224, dtype="bf16")
+
+
 @pytest.mark.parametrize("hw", [(224, 224), (227, 227), (240, 200)])
-def test_bf16_logits_within_two_percent_of_range(plain224, hw):
-    plain = plain224
-    fast = optimize_for_inference(plain, dtype="bf16")
+def test_bf16_on_this_cpu_is_accurate_or_refused(plain224, hw):
+    """Native bf16: reduced precision on oneDNN's fused kernels, within 2% of the logit range. Without it:
+    one clear line (the raw oneDNN error "bf16 path needs the cpu support ..." never reaches a user)."""
+    if not BF16_HERE:
+        with pytest.raises(UnsupportedDtypeError, match="has no native bf16") as info:
+            optimize_for_inference(plain224, dtype="bf16")
+        assert "\n" not in str(info.value)
+        return
+    fast = optimize_for_inference(plain224, dtype="bf16")
     assert fast.stage5[0].expand.weight.dtype == torch.bfloat16  # really reduced precision
+    assert fast.stage5[0].expand.fuse  # on oneDNN's fused kernels, not a silent ATen fallback
     assert fast.stage4[0].expand.weight.dtype == torch.float32  # the first MBConv stage stays fp32 on CPU
     x = _images(hw, seed=1)
     with torch.inference_mode():
-        expected, got = plain(x), fast(x)
+        expected, got = plain224(x), fast(x)
     error = logit_error(got, expected)
     assert got.dtype == torch.float32
     assert 1e-5 < error <= ACCURATE_LOGIT_ERROR
 
 
-def test_fp16_runs_and_is_close(plain224):
-    plain = plain224
-    fast = optimize_for_inference(plain, dtype="fp16")
+def test_fp16_on_this_cpu_runs_only_with_amx_fp16(plain224):
+    if not HERE.native_fp16:
+        with pytest.raises(UnsupportedDtypeError, match="has no AMX-FP16"):
+            optimize_for_inference(plain224, dtype="fp16")
+        return
+    fast = optimize_for_inference(plain224, dtype="fp16")
     assert fast.stage6[0].project.weight.dtype == torch.float16
     x = _images((224, 224), n=1)
     with torch.inference_mode():
-        assert logit_error(fast(x), plain(x)) <= ACCURATE_LOGIT_ERROR
+        assert logit_error(fast(x), plain224(x)) <= ACCURATE_LOGIT_ERROR
 
 
 def test_input_model_is_unchanged(plain):
     before = {k: v.clone() for k, v in plain.state_dict().items()}
     types = [type(m) for m in plain.modules()]
     hooks = plain.stage3.register_forward_hook(lambda *a: None)
-    fast = optimize_for_inference(plain, dtype="bf16")
+    fast = optimize_for_inference(plain, dtype=effnetv2.fastest_dtype("cpu"))
     after = plain.state_dict()
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
     assert [type(m) for m in plain.modules()] == types
@@ -111,7 +170,7 @@ def test_stage_structure_and_forward_stages_kept(plain):
 
 
 def test_stage_hooks_time_each_stage(plain):
-    fast = optimize_for_inference(plain, dtype="bf16")
+    fast = optimize_for_inference(plain, dtype=effnetv2.fastest_dtype("cpu"))
     seen = []
     for name, module in fast.stages():
         module.register_forward_hook(lambda m, i, o, name=name: seen.append((name, o.shape[1])))
@@ -134,9 +193,9 @@ def test_gradients_flow_for_grad_cam(plain):
         assert logit_error(fast(x), logits.detach()) < 2e-5  # both paths agree
 
 
-def test_without_onednn_fusion_the_fallback_matches(plain, monkeypatch):
-    monkeypatch.setattr(opt, "_ONEDNN_OK", False)
-    fast = optimize_for_inference(plain)
+def test_without_onednn_fusion_the_fallback_matches(plain):
+    with assume_cpu(CpuCapabilities("no oneDNN (assumed)", False, False, frozenset())):
+        fast = optimize_for_inference(plain)
     assert not fast.stage2[0].expand.fuse and not fast.stage2[0].expand.pack
     x = _images((67, 67))
     with torch.inference_mode():
@@ -153,7 +212,8 @@ def test_v1_and_switched_blocks_optimize_exactly(name, blocks):
 
 
 def test_optimized_model_copies_and_pickles(plain, tmp_path):
-    fast = optimize_for_inference(plain, dtype="bf16")
+    fast = optimize_for_inference(plain, dtype=effnetv2.fastest_dtype("cpu"))
+    assert fast.stage2[0].expand.pack == ("fp32" in HERE.onednn_fused)  # the packed-weight cache is in use
     x = _images((64, 64), n=1)
     with torch.inference_mode():
         want = fast(x)  # fills the per-shape packed-weight cache, which must not travel
@@ -192,6 +252,69 @@ def test_logit_error_is_relative_to_each_images_range():
         logit_error(ref, ref[:1])
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_logit_error_counts_non_finite_output_as_infinite(bad):
+    """fp16 has overflowed to NaN on V2-S on CUDA: such logits must never pass the 2% gate."""
+    ref = torch.tensor([[0.0, 1.0, 2.0], [0.0, 10.0, 20.0]])
+    out = ref.clone()
+    out[1, 2] = bad
+    assert logit_error(out, ref) == float("inf")
+    assert logit_error(torch.full_like(ref, bad), ref) == float("inf")
+    assert logit_error(ref, out) == float("inf")  # a broken reference proves nothing either
+
+
+class _Broken(torch.nn.Module):
+    """A stand-in for a reduced-precision model whose logits overflowed."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x) * float("nan")
+
+
+def test_gate_drops_a_candidate_with_nan_logits(plain224, monkeypatch):
+    """Assume a CPU with native bf16 and a bf16 model that returns NaN: the gate keeps fp32 and says why."""
+    real = opt.optimize_for_inference
+
+    def fake(model, *, dtype="fp32", **kw):
+        return _Broken(real(model, dtype="fp32", **kw)) if dtype != "fp32" else real(model, dtype=dtype, **kw)
+
+    monkeypatch.setattr(opt, "optimize_for_inference", fake)
+    with assume_cpu(NATIVE_BF16):
+        chosen = opt.choose_fast_path(plain224, _images((224, 224), n=2))
+    assert chosen.dtype == "fp32" and chosen.logit_error == float("inf")
+    assert not isinstance(chosen.model, _Broken)
+
+
+@pytest.fixture(scope="module")
+def v2s_photos():
+    """V2-S (timm's random weights, BN calibrated at its 384-px test size) and the sample photos at 384."""
+    from effnetv2 import EvalTransform, resolve_checkpoint, samples
+
+    cfg = resolve_checkpoint("s").test
+    ref = timm_model("tf_efficientnetv2_s", calibration_size=cfg.size)
+    model = create_model("efficientnetv2_s", weights=ref.state_dict()).eval()
+    return model, samples.photos(EvalTransform(cfg))
+
+
+@pytest.mark.slow
+def test_v2s_fast_path_on_real_photos(v2s_photos):
+    """The gate decides V2-S on several real photos, not on one noise image: with native bf16 the fast path
+    is bf16 and within 2% on every photo; without, it is fp32 on oneDNN's fused kernels, exact to rounding."""
+    model, photos = v2s_photos
+    assert len(photos) >= 4
+    chosen = opt.choose_fast_path(model, photos)
+    if HERE.native_bf16:
+        assert chosen.dtype == "bf16"
+        assert 1e-5 < chosen.logit_error <= ACCURATE_LOGIT_ERROR
+    else:
+        assert chosen.dtype == "fp32" and chosen.logit_error == 0.0
+        assert chosen.fused == ("fp32" in HERE.onednn_fused)
+        assert opt.measure_logit_error(model, chosen.model, photos) < 1e-4
+
+
 def _run(script: str, *args: str, tmp_path: Path) -> dict:
     out = tmp_path / "out.json"
     proc = subprocess.run(
@@ -210,29 +333,30 @@ def test_bench_vs_timm_smoke_run(tmp_path):
         "bench_vs_timm.py", "--models", "b0", "--batches", "1", "--size", "64", "--runs", "2", tmp_path=tmp_path
     )
     rows = {r["variant"]: r for r in data["results"]}
-    assert set(rows) == {"timm-fp32", "timm-bf16", "ours-eager", "ours-fp32", "ours-bf16"}
+    assert set(rows) == {"timm-fp32", "timm-fp32-cl", "timm-bf16", "ours-eager", "ours-fp32", "ours-bf16"}
     assert rows["timm-fp32"]["ratio"] == 1.0 and rows["timm-fp32"]["logit_error_pct"] == 0.0
     assert rows["ours-eager"]["logit_error_pct"] < 1e-3  # same weights, same numerics
-    assert all(r["median_ms"] > 0 and r["runs"] >= 2 for r in rows.values())
+    assert rows["ours-fp32"]["like_for_like"] == "timm-fp32-cl"  # like with like: timm's best fp32 setting
+    timed = [r for r in rows.values() if "skipped" not in r]
+    assert all(r["median_ms"] > 0 and r["runs"] >= 2 for r in timed)
+    for name in ("timm-bf16", "ours-bf16"):  # bf16 is timed exactly where this CPU has native bf16
+        assert ("skipped" in rows[name]) == (not HERE.native_bf16 or not BF16_HERE), name
+    if "skipped" not in rows["ours-bf16"]:
+        assert rows["ours-bf16"]["like_for_like"] == "timm-bf16" and rows["ours-bf16"]["accurate"]
+    assert data["machine"]["cpu_reduced_precision"]["native_bf16"] == HERE.native_bf16
 
 
-def test_gpu_check_runs_on_cpu_with_tiny_settings(tmp_path):
-    data = _run(
-        "gpu_check.py",
-        "--device",
-        "cpu",
-        "--size",
-        "64",
-        "--batches",
-        "1",
-        "2",
-        "--dtypes",
-        "bf16",
-        "--runs",
-        "2",
-        tmp_path=tmp_path,
-    )
-    rows = data["results"]
+def test_gpu_check_on_cpu_runs_bf16_or_refuses_in_one_line(tmp_path):
+    args = ["--device", "cpu", "--size", "64", "--batches", "1", "2", "--dtypes", "bf16", "--runs", "2"]
+    if not BF16_HERE:
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "gpu_check.py"), *args], capture_output=True, text=True, timeout=300
+        )
+        assert proc.returncode == 2
+        assert proc.stderr.strip().startswith("gpu_check: error: bf16 is not supported on cpu")
+        assert len(proc.stderr.strip().splitlines()) == 1
+        return
+    rows = _run("gpu_check.py", *args, tmp_path=tmp_path)["results"]
     assert {(r["variant"], r["batch"]) for r in rows} >= {("ours-bf16", 1), ("timm-bf16", 2), ("timm-fp32", 1)}
     assert all(r["images_per_s"] > 0 for r in rows)
 
