@@ -35,6 +35,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 from appserver import app_process, rest_call, shipped_env  # noqa: E402
 
+from effnetv2.precision import DTYPE_NAMES  # noqa: E402
+
 CHECKPOINT = "tf_efficientnetv2_s.in21k_ft_in1k"
 PHOTO = ROOT / "assets" / "chelsea.jpg"
 
@@ -63,6 +65,14 @@ def _server_ms(timing: str) -> float:
     return float(re.search(r"\*\*([0-9.]+) ms", timing).group(1))
 
 
+def _server_dtype(timing: str) -> str:
+    """The precision the app says it served the request in (its timing text: "... on cpu, bf16 (fast) ...")."""
+    found = re.search(rf" on \S+, ({'|'.join(DTYPE_NAMES)}) \(", timing)
+    if not found:
+        raise ValueError(f"the app's timing text names no precision: {timing!r}")
+    return found.group(1)
+
+
 class HttpClassify:
     """``/classify`` over Gradio's documented REST API with a plain HTTP client: upload the photo, then the
     ``/classify`` request proper (POST the call, read the event stream to the result), each timed.
@@ -82,13 +92,14 @@ class HttpClassify:
         self.session = session
 
     def __call__(self) -> tuple[float, float, float]:
-        """(upload ms, /classify ms, the server's decoding + preprocessing + forward ms)"""
+        """(upload ms, /classify ms, the server's decoding + preprocessing + forward ms); keeps the app's dtype."""
         start = time.perf_counter()
         up = self.http.post("gradio_api/upload", files={"files": (PHOTO.name, self.photo, "image/jpeg")})
         image = {"path": up.json()[0], "meta": {"_type": "gradio.FileData"}}
         uploaded = time.perf_counter()
         data = rest_call(self.http, "classify", [image, CHECKPOINT, 5, self.path], session_hash=self.session)
         done = time.perf_counter()
+        self.dtype = _server_dtype(data[1])
         return (uploaded - start) * 1e3, (done - uploaded) * 1e3, _server_ms(data[1])
 
 
@@ -152,6 +163,12 @@ def main() -> int:
             if client:
                 client()
             forward = BareForward(args.path)
+            if request.dtype != forward.dtype:  # the ratio would compare two different models
+                print(
+                    f"bench_app: error: the app served {request.dtype} but the bare forward is {forward.dtype}",
+                    file=sys.stderr,
+                )
+                return 1
             for _ in range(3):
                 forward()
             # Interleaved, so that a change in machine load hits both sides alike; the server idles meanwhile.

@@ -1,8 +1,11 @@
 """This project's EfficientNetV2 against timm's tf_efficientnetv2_*, same weights, same process, interleaved.
 
-For each model and batch size: median latency of every variant, its ratio to timm fp32 (the reference), and
-its largest logit difference from timm fp32 as a fraction of the logit range (worst image of the batch).
-"Accurate" means at most 2% (``effnetv2.ACCURATE_LOGIT_ERROR``).
+For each model and batch size: median latency of every variant, its ratio to timm fp32 (the reference) and to
+timm's best eager setting in the same precision ("like for like": ours fp32 against timm channels_last fp32,
+ours bf16 against timm channels_last + autocast bf16), and its largest logit difference from timm fp32 as a
+fraction of the logit range (worst image of the batch). "Accurate" means at most 2%
+(``effnetv2.ACCURATE_LOGIT_ERROR``). Reduced-precision variants run only on a CPU with native units for them
+(``effnetv2.dtype_support``); elsewhere their rows say why they were not run.
 
     python bench/bench_vs_timm.py                                     # B0, S, M at batch 1 and 8
     python bench/bench_vs_timm.py --models s --batches 1 --runs 30    # the headline number only
@@ -18,59 +21,123 @@ import copy
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from harness import interleaved_times, machine_info, markdown_table, reference_pair, summary, write_json
 
 import effnetv2
+from effnetv2.precision import DTYPES
 
-VARIANTS = ("timm-fp32", "timm-bf16", "ours-eager", "ours-fp32", "ours-bf16", "ours-fp16")
-DEFAULT_VARIANTS = ("timm-fp32", "timm-bf16", "ours-eager", "ours-fp32", "ours-bf16")
+
+@dataclass(frozen=True)
+class Variant:
+    """One column of the comparison: whose model, in which precision, run how."""
+
+    impl: str  # "timm" or "ours"
+    dtype: str
+    how: str
+    channels_last: bool = False
+    autocast: bool = False
+    optimized: bool = False
+
+
+VARIANTS: dict[str, Variant] = {
+    "timm-fp32": Variant("timm", "fp32", "timm eager, plain (the reference)"),
+    "timm-fp32-cl": Variant("timm", "fp32", "timm eager, channels_last", channels_last=True),
+    "timm-bf16": Variant("timm", "bf16", "timm eager, channels_last + autocast bf16", True, autocast=True),
+    "ours-eager": Variant("ours", "fp32", "this project's model, plain eager"),
+    "ours-fp32": Variant("ours", "fp32", "optimize_for_inference fp32", optimized=True),
+    "ours-bf16": Variant("ours", "bf16", "optimize_for_inference bf16", optimized=True),
+    "ours-fp16": Variant("ours", "fp16", "optimize_for_inference fp16", optimized=True),
+}
+DEFAULT_VARIANTS = ("timm-fp32", "timm-fp32-cl", "timm-bf16", "ours-eager", "ours-fp32", "ours-bf16")
 REFERENCE = "timm-fp32"
 
 
+def skip_reason(variant: Variant) -> str | None:
+    """Why a reduced-precision variant is not timed on this CPU (None: it is).
+
+    Where the CPU has no native units, our cast model is refused and timm's autocast runs emulated, several
+    times slower than fp32: timing either would compare nothing a user would choose.
+    """
+    if variant.dtype == "fp32":
+        return None
+    support = effnetv2.dtype_support("cpu")[variant.dtype]
+    return None if support.fast else support.note
+
+
 def build_variants(ref: torch.nn.Module, ours: torch.nn.Module, names: list[str]) -> dict[str, Any]:
-    """name -> (model, input dtype). timm's low-precision variant is what a timm user would do by hand."""
+    """name -> (forward callable taking fp32 images, channels_last input?) for every variant this CPU runs."""
     out: dict[str, Any] = {}
     for name in names:
-        impl, dtype = name.split("-")
-        if name == "timm-fp32":
-            out[name] = (ref, torch.float32, False)
-        elif impl == "timm":
-            low = copy.deepcopy(ref).to(dtype=effnetv2.optimize.DTYPES[dtype], memory_format=torch.channels_last)
-            out[name] = (low, effnetv2.optimize.DTYPES[dtype], True)
-        elif name == "ours-eager":
-            out[name] = (ours, torch.float32, False)
+        v = VARIANTS[name]
+        if skip_reason(v):
+            continue
+        if v.impl == "timm":
+            model = copy.deepcopy(ref).to(memory_format=torch.channels_last) if v.channels_last else ref
+            if v.autocast:
+                dtype = DTYPES[v.dtype]
+
+                def forward(x, m=model, dtype=dtype):
+                    with torch.autocast("cpu", dtype=dtype):
+                        return m(x)
+
+                out[name] = (forward, v.channels_last)
+            else:
+                out[name] = (model, v.channels_last)
+        elif v.optimized:
+            out[name] = (effnetv2.optimize_for_inference(ours, dtype=v.dtype), False)
         else:
-            out[name] = (effnetv2.optimize_for_inference(ours, dtype=dtype), torch.float32, False)
+            out[name] = (ours, False)
     return out
+
+
+def like_for(name: str, names: list[str]) -> str | None:
+    """timm's variant to compare ``name`` with, like for like: the same precision, timm's best eager setting."""
+    v = VARIANTS[name]
+    if v.impl != "ours":
+        return None
+    if name == "ours-eager":
+        return REFERENCE
+    if v.dtype == "fp32":
+        return "timm-fp32-cl" if "timm-fp32-cl" in names else REFERENCE
+    peer = f"timm-{v.dtype}"
+    return peer if peer in VARIANTS and peer in names else None
 
 
 def bench_config(
     variants: dict[str, Any], image_size: int, batch: int, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
     x = torch.randn(batch, 3, image_size, image_size, generator=torch.Generator().manual_seed(batch))
-    inputs = {
-        name: x.to(dtype).contiguous(memory_format=torch.channels_last) if cl else x.to(dtype)
-        for name, (_, dtype, cl) in variants.items()
-    }
+    x_cl = x.contiguous(memory_format=torch.channels_last)
     calls: dict[str, Callable[[], object]] = {
-        name: (lambda m=model, xi=inputs[name]: m(xi)) for name, (model, _, _) in variants.items()
+        name: (lambda m=model, xi=(x_cl if cl else x): m(xi)) for name, (model, cl) in variants.items()
     }
     with torch.inference_mode():
-        reference = variants[REFERENCE][0](x)
-        errors = {name: effnetv2.logit_error(calls[name](), reference) for name in calls}
+        reference = calls[REFERENCE]()
+        errors = {name: effnetv2.logit_error(calls[name]().float(), reference) for name in calls}
         times = interleaved_times(calls, runs=args.runs, warmup=args.warmup, budget_s=args.budget)
-    base = summary(times[REFERENCE])["median_ms"]
+    medians = {name: summary(times[name])["median_ms"] for name in calls}
     rows = []
-    for name in calls:
+    for name in args.variants:
+        v = VARIANTS[name]
+        reason = skip_reason(v)
+        if reason:
+            rows.append({"variant": name, "dtype": v.dtype, "how": v.how, "skipped": reason})
+            continue
         s = summary(times[name])
+        peer = like_for(name, list(calls))
         rows.append(
             {
                 "variant": name,
+                "dtype": v.dtype,
+                "how": v.how,
                 **s,
-                "ratio": s["median_ms"] / base,
+                "ratio": s["median_ms"] / medians[REFERENCE],
+                "like_for_like": peer,
+                "ratio_like": s["median_ms"] / medians[peer] if peer else None,
                 "logit_error_pct": 100 * errors[name],
                 "accurate": errors[name] <= effnetv2.ACCURATE_LOGIT_ERROR,
             }
@@ -82,7 +149,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=["b0", "s", "m"], help="V2 sizes: b0 b1 b2 b3 s m l xl")
     p.add_argument("--batches", nargs="+", type=int, default=[1, 8])
-    p.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=VARIANTS)
+    p.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=list(VARIANTS))
     p.add_argument("--runs", type=int, default=20, help="timed runs per variant (after warm-up)")
     p.add_argument("--warmup", type=int, default=3, help="untimed rounds first")
     p.add_argument("--budget", type=float, default=90.0, help="seconds per model/batch: caps runs (>= 5)")
@@ -124,8 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         ("p75_ms", "p75"),
         ("runs", "runs"),
         ("ratio", "/ timm-fp32"),
+        ("like_for_like", "like for like"),
+        ("ratio_like", "/ like"),
         ("logit_error_pct", "logit err % of range"),
         ("accurate", "accurate"),
+        ("skipped", "not run"),
     ]
     print(
         f"{info['cpu']}, {info['logical_cpus']} logical CPUs, {info['torch_threads']} torch threads, "
@@ -145,7 +215,7 @@ def headline(results: list[dict[str, Any]]) -> list[str]:
     lines = []
     for key in dict.fromkeys((r["model"], r["batch"]) for r in results):
         rows = [r for r in results if (r["model"], r["batch"]) == key]
-        ours = [r for r in rows if r["variant"].startswith("ours-") and r["accurate"]]
+        ours = [r for r in rows if r["variant"].startswith("ours-") and r.get("accurate")]
         fp32 = next((r for r in rows if r["variant"] == "ours-fp32"), None)
         parts = [f"{key[0]} batch {key[1]}:"]
         if fp32:

@@ -20,7 +20,7 @@ import torch
 from harness import interleaved_times, machine_info, markdown_table, reference_pair, summary, write_json
 
 import effnetv2
-from effnetv2.optimize import DTYPES
+from effnetv2.precision import DTYPES, check_dtype
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if cuda:
         torch.backends.cudnn.benchmark = True
+    try:
+        for name in args.dtypes:
+            check_dtype(name, device, "cast")
+    except effnetv2.UnsupportedDtypeError as exc:
+        print(f"gpu_check: error: {exc}", file=sys.stderr)
+        return 2
     sync: Callable[[], None] | None = (lambda: torch.cuda.synchronize(device)) if cuda else None
     image_size = args.size or effnetv2.get_arch(f"efficientnetv2_{args.model}").image_size
     ref, ours = reference_pair(args.model, image_size, device=str(device))

@@ -6,7 +6,8 @@
 For each model: (1) per-stage latency with CUDA events recorded in forward hooks, one synchronize at the end
 (``effnetv2.profiling``), against ``torch.utils.benchmark.Timer`` for the whole model without hooks: the
 end-to-end medians must agree within 15% and the stage sum with our end-to-end within 10%; (2) the same in
-fp16 and bf16 autocast, with the logits' largest deviation from fp32; (3) training images/s in fp32 and bf16;
+fp16 and bf16 autocast, with the logits' error against fp32 as a fraction of the logit range (at most 2% passes;
+BN is calibrated at the run size, so the comparison means something); (3) training images/s in fp32 and bf16;
 (4) Grad-CAM on the last stage as a multiple of a forward pass. Exit status 1 if an agreement check fails.
 """
 
@@ -27,7 +28,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from reference import calibrate_bn  # noqa: E402
 
-from effnetv2 import create_model  # noqa: E402
+from effnetv2 import ACCURATE_LOGIT_ERROR, create_model, logit_error  # noqa: E402
 from effnetv2.devices import DTYPES, resolve  # noqa: E402
 from effnetv2.errors import UnsupportedDtypeError  # noqa: E402
 from effnetv2.gradcam import grad_cam  # noqa: E402
@@ -49,9 +50,11 @@ def timer_median_ms(model, x, runtime, runs: int) -> float:
 
 def check_model(name: str, args, report: dict) -> bool:
     ok = True
-    size = args.image_size or None
-    model = calibrate_bn(create_model(name), size=64)  # realistic BN statistics: logits of a sane size
-    size = size or model.arch.image_size
+    model = create_model(name)
+    size = args.image_size or model.arch.image_size
+    # Realistic BN statistics, calibrated at the size the model runs at: calibrated at another size, the deep
+    # stages blow up, fp32 itself disagrees with fp64 and no logit comparison means anything.
+    calibrate_bn(model, size=size)
     base = resolve(args.device)
     x = base.input(torch.randn(args.batch, 3, size, size, generator=torch.Generator().manual_seed(0)))
     base.prepare(model)
@@ -69,9 +72,9 @@ def check_model(name: str, args, report: dict) -> bool:
         timer = timer_median_ms(model, x, rt, args.runs)
         with torch.inference_mode(), rt.autocast():
             out = model(x).float()
-        dev = float((out - ref).abs().max() / ref.abs().max())
+        error = logit_error(out, ref)  # the project's metric: fraction of each image's logit range
         agree_timer = abs(lat.total_ms / timer - 1) <= TIMER_AGREEMENT
-        ok &= lat.agrees and agree_timer and bool(torch.isfinite(out).all())
+        ok &= lat.agrees and agree_timer and error <= ACCURATE_LOGIT_ERROR
         rows[dtype] = {
             "clock": lat.context.clock,
             "events_total_ms": lat.total_ms,
@@ -79,13 +82,14 @@ def check_model(name: str, args, report: dict) -> bool:
             "stage_sum_ratio": lat.ratio,
             "timer_ms": timer,
             "events_vs_timer": lat.total_ms / timer,
-            "max_logit_dev_vs_fp32": dev,
+            "logit_error_pct": 100 * error,
+            "accurate": error <= ACCURATE_LOGIT_ERROR,
             "stages_ms": {s.name: round(s.median_ms, 4) for s in lat.stages},
         }
         print(
             f"  {dtype}: events {lat.total_ms:.3f} ms (stage sum {lat.stage_sum_ms:.3f} = {100 * lat.ratio:.1f}%), "
             f"torch.utils.benchmark {timer:.3f} ms (events/timer {lat.total_ms / timer:.3f}), "
-            f"logits max dev vs fp32 {dev:.2e}"
+            f"logit error vs fp32 {100 * error:.3f}% of range"
         )
     for dtype in ("fp32", "bf16"):
         if "skipped" in rows.get(dtype, {"skipped": ""}):

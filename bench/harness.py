@@ -13,6 +13,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,8 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, 
     """``columns``: (key, header) pairs; floats are shown with up to 3 significant decimals."""
 
     def cell(value: Any) -> str:
+        if value is None:
+            return ""
         if isinstance(value, float):
             return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
         return str(value)
@@ -119,6 +122,9 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
         "logical_cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_reduced_precision": {
+            k: sorted(v) if isinstance(v, frozenset) else v for k, v in asdict(effnetv2.cpu_capabilities()).items()
+        },
         "torch": torch.__version__,
         "timm": timm.__version__,
         "python": platform.python_version(),

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 
 from .config import get_arch
+from .profiling import TrainingComparison
 from .walkthrough import DEFAULT_LANGUAGE, ui_text
 
 PALETTE = ("#2563eb", "#f97316", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#4b5563")
@@ -142,29 +143,33 @@ def totals_figure(
     return _style(fig, title, height=320)
 
 
-def throughput_figure(points: Sequence[Mapping], lang: str = DEFAULT_LANGUAGE) -> go.Figure:
-    """Training images/s against image size (progressive learning's argument), one line per model.
+def throughput_figure(comparison: TrainingComparison, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
+    """Training images/s against image size (progressive learning's argument), with the p10-p90 spread.
 
-    ``points``: ``[{"model", "image_size", "images_per_s", "batch"}, ...]``.
+    The title says whether the spread supports the claim "smaller images train faster" on this machine.
     """
+    pts = sorted(comparison.points, key=lambda p: p.image_size)
     fig = go.Figure()
-    models = list(dict.fromkeys(p["model"] for p in points))
-    for i, m in enumerate(models):
-        pts = sorted((p for p in points if p["model"] == m), key=lambda p: p["image_size"])
-        fig.add_scatter(
-            x=[p["image_size"] for p in pts],
-            y=[p["images_per_s"] for p in pts],
-            mode="lines+markers+text",
-            text=[f"{p['images_per_s']:.1f}" for p in pts],
-            textposition="top center",
-            name=m,
-            line={"color": PALETTE[i % len(PALETTE)]},
-        )
+    fig.add_scatter(
+        x=[p.image_size for p in pts],
+        y=[p.images_per_s for p in pts],
+        error_y={
+            "type": "data",
+            "symmetric": False,
+            "array": [p.p90_images_per_s - p.images_per_s for p in pts],
+            "arrayminus": [p.images_per_s - p.p10_images_per_s for p in pts],
+        },
+        mode="lines+markers+text",
+        text=[f"{p.images_per_s:.1f}" for p in pts],
+        textposition="top center",
+        name=pts[0].label if pts else "",
+        line={"color": PALETTE[0]},
+    )
     fig.update_xaxes(title_text=ui_text("image_size", lang), gridcolor="#e5e7eb")
     fig.update_yaxes(title_text=ui_text("images_per_s", lang), rangemode="tozero")
-    batch = points[0].get("batch") if points else None
-    suffix = f" (batch {batch})" if batch else ""
-    return _style(fig, ui_text("measure_throughput", lang) + suffix)
+    batch = f" (batch {pts[0].batch})" if pts else ""
+    verdict = ui_text(f"verdict_{comparison.verdict.replace(' ', '_')}", lang)
+    return _style(fig, f"{ui_text('measure_throughput', lang)}{batch}<br><sub>{verdict}</sub>")
 
 
 def layers_per_stage(models: Sequence[str]) -> dict[str, list[int]]:

@@ -15,6 +15,7 @@ The paper's speed claims (Tables 2 and 3) are about training, hence :func:`train
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -370,6 +371,30 @@ def training_throughput(
     return Throughput(Context.of(model, runtime, batch, image_size, clock), steps, warmup, optimizer_step, step)
 
 
+def _train_step(
+    net: EfficientNet, batch: int, image_size: int, runtime: Runtime, optimizer_step: bool
+) -> Callable[[], None]:
+    """One training step of ``net`` (in train mode, already on the device) on fixed random images and labels."""
+    x = _random_images(batch, image_size, runtime)
+    labels = torch.randint(0, max(net.num_classes, 1), (batch,), generator=torch.Generator().manual_seed(0))
+    labels = labels.to(runtime.device)
+    opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9) if optimizer_step else None
+    scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.dtype == "fp16")
+
+    def step() -> None:
+        with runtime.autocast():
+            loss = F.cross_entropy(net(x).float(), labels)
+        scaler.scale(loss).backward()
+        if opt is not None:
+            scaler.step(opt)
+            scaler.update()
+            opt.zero_grad(set_to_none=True)
+        else:
+            net.zero_grad(set_to_none=True)
+
+    return step
+
+
 def _train_steps(
     model: EfficientNet,
     batch: int,
@@ -382,31 +407,128 @@ def _train_steps(
     progress: Progress | None,
 ) -> Spread:
     net = runtime.prepare(copy.deepcopy(model)).train()
-    x = _random_images(batch, image_size, runtime)
-    labels = torch.randint(0, max(model.num_classes, 1), (batch,), generator=torch.Generator().manual_seed(0))
-    labels = labels.to(runtime.device)
-    opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9) if optimizer_step else None
-    scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.dtype == "fp16")
+    step = _train_step(net, batch, image_size, runtime, optimizer_step)
     pairs: list[tuple[Event, Event]] = []
     total = warmup + steps
     for i in range(total):
         start, end = clock.event(), clock.event()
         start.record()
-        with runtime.autocast():
-            loss = F.cross_entropy(net(x).float(), labels)
-        scaler.scale(loss).backward()
-        if opt is not None:
-            scaler.step(opt)
-            scaler.update()
-            opt.zero_grad(set_to_none=True)
-        else:
-            net.zero_grad(set_to_none=True)
+        step()
         end.record()
         if i >= warmup:
             pairs.append((start, end))
         _notify(progress, (i + 1) / total, f"training {'warm-up' if i < warmup else 'step'} {i + 1}/{total}")
     clock.synchronize()
     return Spread.of([a.elapsed_time(b) for a, b in pairs])
+
+
+# --- teaching comparisons: several training setups, interleaved, with a verdict ----------------------------
+
+Verdict = str
+SUPPORTED: Verdict = "supported"
+CONTRADICTED: Verdict = "contradicted"
+TOO_NOISY: Verdict = "too noisy"
+
+
+@dataclass(frozen=True)
+class TrainingPoint:
+    """One setup of a comparison: its label, image size and images/s (median, 10th and 90th percentile)."""
+
+    label: str
+    image_size: int
+    batch: int
+    images_per_s: float
+    p10_images_per_s: float
+    p90_images_per_s: float
+
+    @classmethod
+    def of(cls, label: str, image_size: int, batch: int, step: Spread) -> TrainingPoint:
+        rate = batch * 1e3  # images per second from milliseconds per step
+        return cls(label, image_size, batch, rate / step.median_ms, rate / step.p90_ms, rate / step.p10_ms)
+
+    def faster_than(self, other: TrainingPoint) -> bool | None:
+        """True/False when the two spreads do not overlap (a difference the noise cannot explain), else None."""
+        if self.p10_images_per_s > other.p90_images_per_s:
+            return True
+        if self.p90_images_per_s < other.p10_images_per_s:
+            return False
+        return None
+
+
+@dataclass(frozen=True)
+class TrainingComparison:
+    """Training throughput of several setups measured together, and whether they support a claimed order."""
+
+    points: tuple[TrainingPoint, ...]
+    rounds: int
+    warmup: int
+    verdict: Verdict
+    """For the claim "each point trains faster than the next": supported, contradicted, or too noisy to say."""
+
+    def to_dict(self) -> dict:
+        return {"points": [asdict(p) for p in self.points], "rounds": self.rounds, "warmup": self.warmup,
+                "verdict": self.verdict}  # fmt: skip
+
+
+def order_verdict(points: tuple[TrainingPoint, ...]) -> Verdict:
+    """Whether "each point is faster than the next" holds beyond the noise of the measurement."""
+    pairs = [a.faster_than(b) for a, b in itertools.pairwise(points)]
+    if any(p is False for p in pairs):
+        return CONTRADICTED
+    return SUPPORTED if all(pairs) else TOO_NOISY
+
+
+def compare_training(
+    setups: list[tuple[str, EfficientNet, int]],
+    *,
+    batch: int = 4,
+    rounds: int = 4,
+    warmup: int = 1,
+    runtime: Runtime | None = None,
+    progress: Progress | None = None,
+) -> TrainingComparison:
+    """Images/s of training steps for each ``(label, model, image_size)``, claimed fastest first.
+
+    Why this shape: a first step at a new shape pays for allocations and oneDNN primitives, and a shared
+    machine drifts. So every setup is warmed up first, then timed step by step in rotating order, ``rounds``
+    steps each, and the spread (10th-90th percentile) decides whether the claimed order is supported, is
+    contradicted, or cannot be told from the noise (timed cold and one after the other, the walkthrough's
+    size chart once drew a flat or non-monotonic curve that a warm second measurement did not).
+    """
+    batch = check_bound("batch", batch, BATCH_RANGE)
+    rounds = check_bound("rounds", rounds, STEPS_RANGE)
+    warmup = check_bound("warmup", warmup, WARMUP_RANGE)
+    runtime = runtime or resolve()
+    clock = clock_for(runtime)
+    steps = []
+    for _label, model, size in setups:
+        check_train_batch(batch, check_image_size(model, size))
+        steps.append(_train_step(runtime.prepare(copy.deepcopy(model)).train(), batch, size, runtime, True))
+    total = len(steps) * (warmup + rounds)
+    done = 0
+    pairs: list[list[tuple[Event, Event]]] = [[] for _ in steps]
+    with memory_guard(f"training batch {batch} on {runtime.device}"):
+        for step in steps:
+            for _ in range(warmup):
+                step()
+                done += 1
+                _notify(progress, done / total, f"warm-up {done}/{total}")
+        for r in range(rounds):
+            order = list(range(len(steps)))
+            for i in order[r % len(order) :] + order[: r % len(order)]:
+                start, end = clock.event(), clock.event()
+                start.record()
+                steps[i]()
+                end.record()
+                pairs[i].append((start, end))
+                done += 1
+                _notify(progress, done / total, f"step {done}/{total}")
+        clock.synchronize()
+    points = tuple(
+        TrainingPoint.of(label, size, batch, Spread.of([a.elapsed_time(b) for a, b in timed]))
+        for (label, _, size), timed in zip(setups, pairs, strict=True)
+    )
+    return TrainingComparison(points, rounds, warmup, order_verdict(points))
 
 
 # --- the CLI's / app's one-call benchmark -------------------------------------------------------------------

@@ -337,16 +337,16 @@ def pretrained_for(checkpoint: str, path: str = "plain"):
 def _optimized(pre, path: str):
     """(model, dtype): the fast path keeps reduced precision only where it is accurate for this checkpoint.
 
-    Accurate = logits within ``ACCURATE_LOGIT_ERROR`` (2%) of the plain model's logit range, measured once
-    per checkpoint and device at the eval size; otherwise the optimized fp32 model is used.
+    Accurate = logits within ``ACCURATE_LOGIT_ERROR`` (2%) of the plain model's logit range on every sample
+    photo, measured once per checkpoint and device at the eval size; otherwise the optimized fp32 model is used.
     """
-    from .optimize import ACCURATE_LOGIT_ERROR, fastest_dtype, measure_logit_error, optimize_for_inference
+    from .optimize import choose_fast_path, optimize_for_inference
+    from .samples import photos
 
-    dtype = fastest_dtype(pre.device) if path == "fast" else "fp32"
-    model = optimize_for_inference(pre.model, dtype=dtype, device=pre.device)
-    if dtype != "fp32" and measure_logit_error(pre.model, model, pre.config.size, batch=1) > ACCURATE_LOGIT_ERROR:
-        dtype, model = "fp32", optimize_for_inference(pre.model, dtype="fp32", device=pre.device)
-    return model, dtype
+    if path == "fp32":
+        return optimize_for_inference(pre.model, dtype="fp32", device=pre.device), "fp32"
+    fast = choose_fast_path(pre.model, photos(pre.transform), pre.device)
+    return fast.model, fast.dtype
 
 
 @dataclass
@@ -618,18 +618,17 @@ COMPARE_HEADERS = ["blocks", "params", "MACs", "latency", "train images/s", "not
 
 def throughput_vs_size(
     model: str = "efficientnetv2_b0", sizes: tuple[int, ...] = (128, 160, 192, 224), progress: Any = None
-) -> list[dict]:
-    """Training images/s at growing image sizes: progressive learning's argument, measured here."""
-    from .profiling import training_throughput
+):
+    """Training images/s at growing image sizes: progressive learning's argument, measured here.
 
-    points = []
-    for i, size in enumerate(sizes):
-        if progress is not None:
-            progress(i / len(sizes), f"{size} px")
-        net = _random_model(model)
-        t = training_throughput(net, batch=TRAIN_BATCH.default, image_size=size, steps=2, warmup=1)
-        points.append({"model": model, "image_size": size, "images_per_s": t.images_per_s, "batch": t.context.batch})
-    return points
+    A :class:`~effnetv2.profiling.TrainingComparison` whose verdict says whether this machine's noise allows
+    the claim "smaller images train faster" to be read from it.
+    """
+    from .profiling import compare_training
+
+    net = _random_model(model)
+    setups = [(model, net, size) for size in sorted(sizes)]
+    return compare_training(setups, batch=TRAIN_BATCH.default, progress=progress)
 
 
 def walkthrough_latency(model: str = "efficientnetv2_b0", image_size: int = 224) -> dict:
@@ -638,18 +637,17 @@ def walkthrough_latency(model: str = "efficientnetv2_b0", image_size: int = 224)
 
 
 def table3_throughput(image_size: Any = 128, progress: Any = None) -> dict[str, float]:
-    """Training images/s of the paper's four EfficientNet-B4 variants on this machine, at ``image_size``."""
-    from .profiling import training_throughput
+    """Training images/s of the paper's four EfficientNet-B4 variants on this machine, at ``image_size``.
+
+    Each variant is warmed up first and the steps are interleaved (:func:`~effnetv2.profiling.compare_training`).
+    """
+    from .profiling import compare_training
     from .walkthrough import PAPER_TABLE3, TABLE3_MODEL
 
     size = Bound("image size", 64, 380, 128).check(image_size)
-    out = {}
-    for i, v in enumerate(PAPER_TABLE3):
-        if progress is not None:
-            progress(i / len(PAPER_TABLE3), v.blocks)
-        net = _random_model(TABLE3_MODEL, v.blocks)
-        out[v.blocks] = training_throughput(net, batch=2, image_size=size, steps=2, warmup=1).images_per_s
-    return out
+    setups = [(v.blocks, _random_model(TABLE3_MODEL, v.blocks), size) for v in PAPER_TABLE3]
+    comparison = compare_training(setups, batch=2, rounds=2, progress=progress)
+    return {p.label: p.images_per_s for p in comparison.points}
 
 
 def _random_model(model: str, blocks: str | None = None):

@@ -285,7 +285,19 @@ _UI: dict[str, tuple[str, str]] = {
     "share_macs": ("share of MACs", "乘加占比"),
     "share_time": ("share of time", "耗时占比"),
     "median_ms": ("median time (ms), bars p10-p90", "中位耗时（毫秒），误差线为 p10-p90"),
-    "images_per_s": ("training images / s", "训练图像数 / 秒"),
+    "images_per_s": ("training images / s, bars p10-p90", "训练图像数 / 秒，误差线为 p10-p90"),
+    "verdict_supported": (
+        "Smaller images train faster here, beyond the measurement's spread.",
+        "在本机上，较小的图像训练更快，差异超出了测量的波动范围。",
+    ),
+    "verdict_contradicted": (
+        "Here a smaller image trained slower than a larger one, beyond the spread.",
+        "在本机上，出现了较小图像比较大图像训练更慢的情况，差异超出了波动范围。",
+    ),
+    "verdict_too_noisy": (
+        "This machine was too noisy to tell: the spreads overlap. Measure again when it is idle.",
+        "本机测量波动太大，无法判断：各点的波动范围相互重叠。请在机器空闲时重新测量。",
+    ),
     "layers_per_stage": ("Layers per stage", "每阶段层数"),
     "no_fused": ("No fused", "无 Fused"),
     "fused_1_3": ("Fused stage 1-3", "Fused 阶段 1-3"),

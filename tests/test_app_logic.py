@@ -139,9 +139,14 @@ def test_shares_compare_macs_and_time():
 
 
 def test_throughput_and_scaling_figures():
-    pts = [{"model": "m", "image_size": s, "images_per_s": 100 / s, "batch": 4} for s in (256, 128)]
-    line = charts.throughput_figure(pts).data[0]
+    from effnetv2.profiling import Spread, TrainingComparison, TrainingPoint
+
+    pts = tuple(TrainingPoint.of("m", s, 4, Spread(s / 10, s / 12, s / 8)) for s in (256, 128))
+    fig = charts.throughput_figure(TrainingComparison(pts, 4, 1, "too noisy"), "zh-CN")
+    line = fig.data[0]
     assert list(line.x) == [128, 256]  # sorted by size
+    assert list(line.error_y.array) == pytest.approx([p.p90_images_per_s - p.images_per_s for p in pts[::-1]])
+    assert "波动太大" in fig.layout.title.text  # the verdict is on the chart, in the reader's language
     layers = charts.layers_per_stage(["efficientnet_b0", "efficientnet_b4", "efficientnetv2_s"])
     assert layers["efficientnet_b0"] == [1, 2, 2, 3, 3, 4, 1] and layers["efficientnet_b4"] == [2, 4, 4, 6, 6, 8, 2]
     assert layers["efficientnetv2_s"] == [2, 4, 4, 6, 9, 15]
@@ -201,13 +206,24 @@ def test_lru_cache_is_bounded_and_creates_once():
 
 
 def test_fast_path_keeps_reduced_precision_only_where_it_is_accurate(hf_cache, monkeypatch):
-    from effnetv2 import load_pretrained, optimize
-    from effnetv2.optimize import fastest_dtype, measure_logit_error
+    """The gate, on the sample photos: the fastest precision of this CPU when it is accurate, else fp32.
+
+    Without native bf16 the fast path must be exactly fp32 on oneDNN's kernels; with it, the chosen dtype must
+    be the reduced one precisely when that candidate's error on the photos is within the 2% bar."""
+    from effnetv2 import load_pretrained, optimize, samples
+    from effnetv2.optimize import fastest_dtype, measure_logit_error, optimize_for_inference
 
     pre = load_pretrained("tf_efficientnetv2_b0.in1k", device="cpu")
+    photos = samples.photos(pre.transform)
     model, dtype = service._optimized(pre, "fast")
-    assert dtype in ("fp32", fastest_dtype("cpu"))
-    assert measure_logit_error(pre.model, model, 224, batch=1) <= optimize.ACCURATE_LOGIT_ERROR
+    best = fastest_dtype("cpu")
+    if best == "fp32":
+        assert dtype == "fp32"
+        assert measure_logit_error(pre.model, model, photos) < 1e-4
+    else:
+        candidate = measure_logit_error(pre.model, optimize_for_inference(pre.model, dtype=best), photos)
+        assert dtype == (best if candidate <= optimize.ACCURATE_LOGIT_ERROR else "fp32")
+    assert measure_logit_error(pre.model, model, photos) <= optimize.ACCURATE_LOGIT_ERROR
     monkeypatch.setattr(optimize, "ACCURATE_LOGIT_ERROR", 0.0)  # nothing in reduced precision is that exact
     assert service._optimized(pre, "fast")[1] == "fp32"
 
@@ -280,3 +296,22 @@ def test_async_handlers_await_the_torch_thread_and_leave_the_event_loop_free():
 
     where, value, tag = asyncio.run(main())
     assert where.startswith(service.TORCH_THREAD_NAME) and (value, tag) == ("request 1", "a")
+
+
+def test_bench_app_reads_the_precision_the_app_served():
+    """bench_app compares the app's request with a bare forward only when both ran the same precision."""
+    import importlib.util
+    from pathlib import Path
+
+    from effnetv2.inference import Prediction
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "bench_app.py"
+    spec = importlib.util.spec_from_file_location("bench_app", path)
+    bench_app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_app)
+    for dtype in ("fp32", "bf16", "fp16"):
+        r = service.ClassifyResult([Prediction(1, "x", 0.5)], 12.5, "ckpt", "fast", dtype, "cpu")
+        assert bench_app._server_dtype(r.timing_markdown()) == dtype
+        assert bench_app._server_ms(r.timing_markdown()) == 12.5
+    with pytest.raises(ValueError, match="names no precision"):
+        bench_app._server_dtype("**3.0 ms** somewhere")

@@ -289,6 +289,43 @@ def test_gpu_engine_check_runs_on_cpu(tmp_path):
         assert row["stage_sum_ratio"] == pytest.approx(row["stage_sum_ms"] / row["events_total_ms"])
         assert row["events_vs_timer"] == pytest.approx(row["events_total_ms"] / row["timer_ms"])
         assert set(row["stages_ms"]) == {"stem", *(f"stage{i}" for i in range(1, 7)), "head"}
-        assert math.isfinite(row["max_logit_dev_vs_fp32"])
-    assert report["dtypes"]["fp32"]["max_logit_dev_vs_fp32"] == 0.0
+        assert math.isfinite(row["logit_error_pct"]) and row["accurate"] == (row["logit_error_pct"] <= 2.0)
+    assert report["dtypes"]["fp32"]["logit_error_pct"] == 0.0
     assert report["dtypes"]["bf16"]["train_images_per_s"] > 0 and report["gradcam_x_forward"] > 0
+
+
+def _point(label, median, p10, p90):
+    from effnetv2.profiling import TrainingPoint
+
+    return TrainingPoint(label, 64, 4, median, p10, p90)
+
+
+def test_order_verdict_needs_spreads_that_do_not_overlap():
+    from effnetv2.profiling import CONTRADICTED, SUPPORTED, TOO_NOISY, order_verdict
+
+    fast, mid, slow = _point("a", 17, 16, 18), _point("b", 12, 11, 13), _point("c", 9, 8, 10)
+    assert order_verdict((fast, mid, slow)) == SUPPORTED
+    assert order_verdict((fast, _point("b", 14, 10, 16.5), slow)) == TOO_NOISY  # overlaps both neighbours
+    assert order_verdict((mid, fast, slow)) == CONTRADICTED  # the cold-first-click curve: 13 then 14.5
+
+
+def test_compare_training_warms_every_shape_and_interleaves(monkeypatch):
+    """Each setup gets its warm-up steps before any timed step, then the timed steps rotate through setups."""
+    from effnetv2 import profiling
+
+    calls = []
+    real = profiling._train_step
+
+    def spy(net, batch, image_size, runtime, optimizer_step):
+        step = real(net, batch, image_size, runtime, optimizer_step)
+        return lambda: (calls.append(image_size), step())
+
+    monkeypatch.setattr(profiling, "_train_step", spy)
+    net = create_model("efficientnetv2_b0", blocks="FFFFFF", num_classes=10)
+    result = profiling.compare_training([("b0", net, 32), ("b0", net, 48)], batch=2, rounds=2, warmup=1)
+    assert calls == [32, 48, 32, 48, 48, 32]  # warm-up at each size, then rotating rounds
+    assert [p.image_size for p in result.points] == [32, 48]
+    for p in result.points:
+        assert p.p10_images_per_s <= p.images_per_s <= p.p90_images_per_s
+    assert result.verdict in ("supported", "contradicted", "too noisy")
+    assert result.to_dict()["points"][0]["label"] == "b0"
