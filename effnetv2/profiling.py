@@ -508,11 +508,11 @@ def compare_training(
     done = 0
     pairs: list[list[tuple[Event, Event]]] = [[] for _ in steps]
     with memory_guard(f"training batch {batch} on {runtime.device}"):
-        for step in steps:
+        for (label, _, size), step in zip(setups, steps, strict=True):
             for _ in range(warmup):
                 step()
                 done += 1
-                _notify(progress, done / total, f"warm-up {done}/{total}")
+                _notify(progress, done / total, f"{label}, {size} px: warm-up ({done}/{total})")
         for r in range(rounds):
             order = list(range(len(steps)))
             for i in order[r % len(order) :] + order[: r % len(order)]:
@@ -522,7 +522,8 @@ def compare_training(
                 end.record()
                 pairs[i].append((start, end))
                 done += 1
-                _notify(progress, done / total, f"step {done}/{total}")
+                label, _, size = setups[i]
+                _notify(progress, done / total, f"{label}, {size} px: step ({done}/{total})")
         clock.synchronize()
     points = tuple(
         TrainingPoint.of(label, size, batch, Spread.of([a.elapsed_time(b) for a, b in timed]))

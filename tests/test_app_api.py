@@ -140,4 +140,4 @@ def test_long_work_reports_progress_to_the_page(client):
     assert kinds[-1] == "process_completed" and messages[-1]["success"], messages[-1]
     progress = [m["progress_data"][0] for m in messages if m["msg"] == "progress"]
     assert progress and kinds.index("progress") < kinds.index("process_completed")
-    assert any(p["desc"] == "FFFMMMM" for p in progress), progress  # the variants' names, as the page shows
+    assert any(p["desc"].startswith("FFFMMMM, 64 px:") for p in progress), progress  # the variants, as the page shows
