@@ -21,9 +21,10 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from harness import interleaved_times, machine_info, markdown_table, reference_pair, summary, write_json
+from harness import interleaved_times, machine_info, markdown_table, summary, write_json
 
 import effnetv2
+from effnetv2.testing import reference_pair
 
 VARIANTS = ("timm-fp32", "timm-bf16", "ours-eager", "ours-fp32", "ours-bf16", "ours-fp16")
 DEFAULT_VARIANTS = ("timm-fp32", "timm-bf16", "ours-eager", "ours-fp32", "ours-bf16")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from reference import calibrate_bn, timm_model
 
 import effnetv2
 from effnetv2 import (
@@ -20,6 +19,7 @@ from effnetv2 import (
     optimize_for_inference,
 )
 from effnetv2 import optimize as opt
+from effnetv2.testing.reference import calibrate_bn, timm_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = [(64, 64), (67, 67), (80, 52)]  # even, odd (TF "SAME" pads differently), non-square
