@@ -76,7 +76,7 @@ def test_table3_rows_hold_the_papers_numbers_beside_counts():
     assert [r[1] for r in rows] == ["MMMMMMM", "FFFMMMM", "FFFFFMM", "FFFFFFF"]
     assert rows[0][2:7] == ["19.3M", "4.5B", "82.8%", 262, 155]
     assert rows[3][2:7] == ["132.0M", "34.4B", "81.7%", 254, 206]
-    # counted by effnetv2.stats: README reproduces these (19.3M / 4.4 GMACs and 132.1M / 36.0 GMACs)
+    # counted by effnetv2.stats: docs/models.md reproduces these (19.3M / 4.4 GMACs and 132.1M / 36.0 GMACs)
     assert rows[0][7:9] == ["19.3M", "4.4"] and rows[3][7:9] == ["132.1M", "36.0"]
     assert rows[0][9] == ""
     measured = walkthrough.table3("zh-CN", {"FFFMMMM": 12.345})
