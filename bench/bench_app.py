@@ -30,34 +30,14 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-from appserver import app_process, rest_call, shipped_env  # noqa: E402
+from effnetv2.precision import DTYPE_NAMES
+from effnetv2.testing.appserver import app_process, rest_call, shipped_env
+from effnetv2.testing.hubfake import make_cache
 
-from effnetv2.precision import DTYPE_NAMES  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CHECKPOINT = "tf_efficientnetv2_s.in21k_ft_in1k"
 PHOTO = ROOT / "assets" / "chelsea.jpg"
-
-
-def make_cache(folder: Path, checkpoint: str = CHECKPOINT) -> Path:
-    """A HF cache holding a random-init ``checkpoint`` (default V2-S) in its Hub repo, e.g.
-    ``timm/tf_efficientnetv2_s.in21k_ft_in1k``."""
-    from hubfake import add_to_hf_cache, save_timm_checkpoint
-    from reference import calibrate_bn
-
-    from effnetv2 import create_model, resolve_checkpoint
-
-    ckpt = resolve_checkpoint(checkpoint)
-    # BatchNorm calibrated at the test size: with BN at mean 0 / var 1, or statistics from smaller inputs,
-    # activations grow through the stages, the bf16 logits fail the fast path's accuracy gate and the app
-    # falls back to fp32. Calibrated at the size it serves, the model takes the path real weights take.
-    model = calibrate_bn(create_model(ckpt.arch), size=ckpt.test.size, steps=1)
-    weights = save_timm_checkpoint(model, folder / f"{ckpt.name}.safetensors")
-    cache = folder / "hub"
-    add_to_hf_cache(cache, ckpt.repo_id, {ckpt.filename: weights})
-    return cache
 
 
 def _server_ms(timing: str) -> float:
@@ -124,9 +104,10 @@ class BareForward:
     """The same model the app uses on ``path``, on the preprocessed photo, called directly (no HTTP)."""
 
     def __init__(self, path: str):
-        from effnetv2 import open_image, service
+        from effnetv2 import open_image
+        from effnetv2.backend import classify
 
-        self.pre, self.dtype = service.pretrained_for(CHECKPOINT, path)
+        self.pre, self.dtype = classify.pretrained_for(CHECKPOINT, path)
         self.x = self.pre.transform.batch([open_image(PHOTO)]).to(self.pre.device)
 
     def __call__(self) -> float:

@@ -20,14 +20,12 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from reference import calibrate_bn  # noqa: E402
 
 from effnetv2 import create_model  # noqa: E402
 from effnetv2.devices import resolve  # noqa: E402
 from effnetv2.gradcam import grad_cam  # noqa: E402
 from effnetv2.profiling import AGREEMENT, stage_latency  # noqa: E402
+from effnetv2.testing.reference import calibrate_bn  # noqa: E402
 
 LAST_STAGE_LIMIT = 2.0
 

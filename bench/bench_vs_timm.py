@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from harness import interleaved_times, machine_info, markdown_table, reference_pair, summary, write_json
+from harness import interleaved_times, machine_info, markdown_table, summary, write_json
 
 import effnetv2
 from effnetv2.precision import DTYPES
+from effnetv2.testing import reference_pair
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,11 @@ import sys
 from collections.abc import Callable
 
 import torch
-from harness import interleaved_times, machine_info, markdown_table, reference_pair, summary, write_json
+from harness import interleaved_times, machine_info, markdown_table, summary, write_json
 
 import effnetv2
 from effnetv2.precision import DTYPES, check_dtype
+from effnetv2.testing import reference_pair
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,15 +24,13 @@ import torch
 import torch.utils.benchmark as tbench
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from reference import calibrate_bn  # noqa: E402
 
 from effnetv2 import ACCURATE_LOGIT_ERROR, create_model, logit_error  # noqa: E402
 from effnetv2.devices import DTYPES, resolve  # noqa: E402
 from effnetv2.errors import UnsupportedDtypeError  # noqa: E402
 from effnetv2.gradcam import grad_cam  # noqa: E402
 from effnetv2.profiling import stage_latency, training_throughput  # noqa: E402
+from effnetv2.testing.reference import calibrate_bn  # noqa: E402
 
 TIMER_AGREEMENT = 0.15
 

@@ -10,7 +10,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -19,32 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+
+import effnetv2
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from reference import calibrate_bn  # noqa: E402
-
-import effnetv2  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-
-
-def reference_pair(size: str, image_size: int, device: str = "cpu", seed: int = 0) -> tuple[nn.Module, nn.Module]:
-    """timm's ``tf_efficientnetv2_<size>`` (random init, perturbed BN) and ours with the very same weights.
-
-    BN statistics are calibrated at the benchmark's image size: calibrated at a small size (as the tests do)
-    they do not fit a 384-px input, activations blow up in the deep stages, and fp32 itself then disagrees
-    with fp64 by a fifth of the logit range, which would make any logit comparison meaningless.
-    """
-    import timm
-
-    torch.manual_seed(seed)
-    ref = calibrate_bn(timm.create_model(f"tf_efficientnetv2_{size}"), size=image_size, seed=seed)
-    ours = effnetv2.create_model(f"efficientnetv2_{size}", weights=ref.state_dict()).eval()
-    return ref.to(device), ours.to(device)
 
 
 def interleaved_times(

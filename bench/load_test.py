@@ -57,9 +57,8 @@ import httpx
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-sys.path[:0] = [str(BENCH), str(ROOT / "tests")]
-from appserver import AppProcess, app_process, rest_result, shipped_env  # noqa: E402
-from bench_app import make_cache  # noqa: E402
+from effnetv2.testing.appserver import AppProcess, app_process, rest_result, shipped_env  # noqa: E402
+from effnetv2.testing.hubfake import make_cache  # noqa: E402
 
 DEFAULT_CHECKPOINT = "tf_efficientnetv2_b0.in1k"
 PHOTOS = {p.name: p.read_bytes() for p in sorted((ROOT / "assets").glob("*.jpg"))}
@@ -483,9 +482,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 
-    from effnetv2.service import cam_stages
+    from effnetv2.backend.classify import cam_choices
 
-    stages = cam_stages(args.checkpoint)
+    stages = cam_choices(args.checkpoint)
     result: dict[str, Any] = {"checkpoint": args.checkpoint, "path": args.path, "cpus": os.cpu_count()}
     result["loadavg_before"] = round(os.getloadavg()[0], 2)  # other work on the machine skews every figure
     with running_app(args.checkpoint, args.queue_size if args.queue_check else None) as app:

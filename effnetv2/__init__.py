@@ -1,5 +1,12 @@
-"""EffNetV2 Explorer: EfficientNetV2 and EfficientNet as data, with the official weights' exact numerics."""
+"""EffNetV2 Explorer: EfficientNetV2 and EfficientNet as data, with the official weights' exact numerics.
 
+The public API is ``__all__`` below: build a model (:func:`create_model`), load a Hub checkpoint
+(:func:`load_pretrained`), classify (:func:`predict`), count (:func:`stats`) and measure (:func:`benchmark`,
+:func:`compare`). Grad-CAM is :func:`effnetv2.gradcam.grad_cam` (imported on demand: it needs captum). The app's
+back end is :mod:`effnetv2.backend`, test helpers are :mod:`effnetv2.testing`; neither is imported here.
+"""
+
+from .bounds import Bound
 from .checkpoints import (
     ALIASES,
     CHECKPOINTS,
@@ -8,7 +15,8 @@ from .checkpoints import (
     Preprocess,
     resolve_checkpoint,
 )
-from .config import ARCHS, Arch, Stage, get_arch, list_models
+from .compare import Comparison, compare
+from .config import ARCHS, Arch, Blocks, Stage, get_arch, list_models
 from .devices import resolve_device
 from .errors import (
     BlocksError,
@@ -40,6 +48,7 @@ from .optimize import (
 )
 from .precision import DTYPE_NAMES, CpuCapabilities, DtypeSupport, cpu_capabilities, dtype_support, fastest_dtype
 from .preprocess import EvalTransform
+from .profiling import Benchmark, Latency, Throughput, benchmark, stage_latency, training_throughput
 from .stats import ModelStats, StageStats, model_stats, stats
 from .weights import from_timm, load_weights, read_safetensors
 
@@ -54,8 +63,12 @@ __all__ = [
     "REVISION_ENV",
     "WEIGHTS_ENV",
     "Arch",
+    "Benchmark",
+    "Blocks",
     "BlocksError",
+    "Bound",
     "Checkpoint",
+    "Comparison",
     "CorruptWeightsError",
     "CpuCapabilities",
     "DeviceError",
@@ -67,6 +80,7 @@ __all__ = [
     "HubError",
     "HubUnavailableError",
     "ImageError",
+    "Latency",
     "MemoryLimitError",
     "ModelStats",
     "Prediction",
@@ -74,12 +88,15 @@ __all__ = [
     "Pretrained",
     "Stage",
     "StageStats",
+    "Throughput",
     "UnknownCheckpointError",
     "UnknownModelError",
     "UnsupportedDtypeError",
     "WeightsError",
     "WeightsMismatchError",
+    "benchmark",
     "choose_fast_path",
+    "compare",
     "cpu_capabilities",
     "create_model",
     "download",
@@ -104,5 +121,7 @@ __all__ = [
     "read_safetensors",
     "resolve_checkpoint",
     "resolve_device",
+    "stage_latency",
     "stats",
+    "training_throughput",
 ]

@@ -45,9 +45,10 @@ def _fmt_count(n: int) -> str:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from .config import Blocks
     from .stats import stats
 
-    s = stats(args.model, args.blocks, args.image_size)
+    s = stats(args.model, Blocks.parse(args.model, args.blocks), args.image_size)
     if args.json:
         print(json.dumps(s.to_dict()))
         return 0
@@ -153,11 +154,12 @@ def _print_latency(lat) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from .config import Blocks
     from .profiling import benchmark
 
     result = benchmark(
         args.model,
-        blocks=args.blocks,
+        blocks=Blocks.parse(args.model, args.blocks),
         image_size=args.image_size,
         batch=args.batch,
         runs=args.runs,
@@ -213,10 +215,11 @@ def cmd_cam(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare
+    from .config import Blocks
 
     result = compare(
         args.model,
-        args.blocks,
+        [Blocks.parse(args.model, b) for b in args.blocks],
         image_size=args.image_size,
         batch=args.batch,
         runs=args.runs,
@@ -230,29 +233,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
-    d = result.to_dict()
-    print(f"{d['model']}  {d['device']}  {d['dtype']}  threads={d['threads']}  batch={d['batch']}  runs={d['runs']}")
-    rows = [d["baseline"], *d["variants"]]
-    names = [s["name"] for s in d["baseline"]["stages"]]
-    print(f"{'':<24}" + "".join(f"{r['label']:>20}" for r in rows))
-    print(f"{'params':<24}" + "".join(f"{_fmt_count(r['params']):>20}" for r in rows))
-    print(f"{'MACs':<24}" + "".join(f"{r['macs'] / 1e9:>19.3f}G" for r in rows))
-    for name in names:
-        cells = [next(s["median_ms"] for s in r["stages"] if s["name"] == name) for r in rows]
-        print(f"{name + ' ms':<24}" + "".join(f"{v:>20.3f}" for v in cells))
-    print(f"{'end-to-end ms':<24}" + "".join(f"{r['total_ms']:>20.3f}" for r in rows))
-    if d["train_batch"] is not None:
-        print(f"{'train images/s':<24}" + "".join(f"{r['images_per_s']:>20.1f}" for r in rows))
-    for v in d["variants"]:
-        delta = v["delta"]
-        parts = [f"params {delta['params']['pct']:+.1f}%", f"MACs {delta['macs']['pct']:+.1f}%",
-                 f"latency {delta['total_ms']['pct']:+.1f}%"]  # fmt: skip
-        if delta["images_per_s"]["pct"] is not None:
-            parts.append(f"train images/s {delta['images_per_s']['pct']:+.1f}%")
-        note = f"  [{v['note']}]" if v["note"] else ""
-        print(f"{v['label']} vs baseline: {', '.join(parts)}{note}")
-    if d["baseline"]["note"]:
-        print(f"baseline: {d['baseline']['note']}")
+    c, runs = result.baseline.latency.context, result.baseline.latency.runs
+    print(f"{c.model}  {c.device}  {c.dtype}  threads={c.threads}  batch={c.batch}  runs={runs}")
+    rows = result.rows
+    print(f"{'':<24}" + "".join(f"{r.label:>20}" for r in rows))
+    print(f"{'params':<24}" + "".join(f"{_fmt_count(r.params):>20}" for r in rows))
+    print(f"{'MACs':<24}" + "".join(f"{r.macs / 1e9:>19.3f}G" for r in rows))
+    for i, stage in enumerate(result.baseline.latency.stages):
+        print(f"{stage.name + ' ms':<24}" + "".join(f"{r.latency.stages[i].median_ms:>20.3f}" for r in rows))
+    print(f"{'end-to-end ms':<24}" + "".join(f"{r.latency.total_ms:>20.3f}" for r in rows))
+    if result.baseline.throughput is not None:
+        print(f"{'train images/s':<24}" + "".join(f"{r.images_per_s:>20.1f}" for r in rows))
+    for v in result.variants:
+        delta = result.deltas(v)
+        parts = [f"params {delta.params.pct:+.1f}%", f"MACs {delta.macs.pct:+.1f}%",
+                 f"latency {delta.total_ms.pct:+.1f}%"]  # fmt: skip
+        if delta.images_per_s.pct is not None:
+            parts.append(f"train images/s {delta.images_per_s.pct:+.1f}%")
+        note = f"  [{v.note}]" if v.note else ""
+        print(f"{v.label} vs baseline: {', '.join(parts)}{note}")
+    if result.baseline.note:
+        print(f"baseline: {result.baseline.note}")
     return 0
 
 
@@ -293,15 +294,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pr.set_defaults(handler=cmd_predict)
 
+    from .bounds import BATCH, RUNS, TRAIN_BATCH, WARMUP
     from .devices import DEVICE_CHOICES, DTYPES
-    from .profiling import BATCH_RANGE, RUNS_RANGE, WARMUP_RANGE
 
     def measured(p: argparse.ArgumentParser, runs: int) -> None:
-        p.add_argument("--batch", type=_positive_int, default=1, help=f"images per forward pass (max {BATCH_RANGE[1]})")
+        p.add_argument("--batch", type=_positive_int, default=1, help=f"images per forward pass (max {BATCH.high})")
+        p.add_argument("--runs", type=_positive_int, default=runs, help=f"timed runs (default {runs}, max {RUNS.high})")
         p.add_argument(
-            "--runs", type=_positive_int, default=runs, help=f"timed runs (default {runs}, max {RUNS_RANGE[1]})"
+            "--warmup", type=int, default=WARMUP.default, help=f"untimed runs first (default 3, max {WARMUP.high})"
         )
-        p.add_argument("--warmup", type=int, default=3, help=f"untimed runs first (default 3, max {WARMUP_RANGE[1]})")
         p.add_argument("--device", default="auto", help=f"{', '.join(DEVICE_CHOICES)} or cuda:N (default auto)")
         p.add_argument("--dtype", choices=tuple(DTYPES), default="fp32", help="autocast precision (default fp32)")
 
@@ -334,7 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--blocks", action="append", required=True, help="a variant's letters (repeat for more)")
     co.add_argument("--image-size", type=_positive_int, help="input size in pixels (default: the model's)")
     measured(co, 10)
-    co.add_argument("--train-batch", type=_positive_int, default=4, help="batch of the training steps (default 4)")
+    co.add_argument(
+        "--train-batch",
+        type=_positive_int,
+        default=TRAIN_BATCH.default,
+        help=f"batch of the training steps (default {TRAIN_BATCH.default})",
+    )
     co.add_argument("--no-train", action="store_true", help="skip the training-throughput measurement")
     co.add_argument("--json", action="store_true", help="print one JSON object")
     co.set_defaults(handler=cmd_compare)

@@ -13,19 +13,14 @@ from dataclasses import dataclass
 
 import torch
 
+from .bounds import BATCH, IMAGE_SIZE, RUNS, TRAIN_BATCH, TRAIN_STEPS, WARMUP
 from .config import get_arch
 from .devices import Runtime, resolve
 from .model import create_model
 from .profiling import (
-    BATCH_RANGE,
-    IMAGE_SIZE_RANGE,
-    RUNS_RANGE,
-    STEPS_RANGE,
-    WARMUP_RANGE,
     Latency,
     Progress,
     Throughput,
-    check_bound,
     check_train_batch,
     stage_latency,
     sub_progress,
@@ -82,19 +77,41 @@ class Variant:
             "total_ms": self.latency.total_ms,
             "stage_sum_ms": self.latency.stage_sum_ms,
             "images_per_s": self.images_per_s,
-            "stages": [
-                {"name": s.name, "median_ms": s.median_ms, "p10_ms": s.p10_ms, "p90_ms": s.p90_ms,
-                 "params": s.params, "macs": s.macs}
-                for s in self.latency.stages
-            ],
-        }  # fmt: skip
+            "stages": [s.to_dict() for s in self.latency.stages],
+        }
 
 
-def _delta(new: float | None, old: float | None) -> dict[str, float | None]:
+@dataclass(frozen=True)
+class Delta:
     """Absolute and relative (percent) change; None where either side is missing or the base is zero."""
-    if new is None or old is None:
-        return {"abs": None, "pct": None}
-    return {"abs": new - old, "pct": 100.0 * (new - old) / old if old else None}
+
+    abs: float | None
+    pct: float | None
+
+    @classmethod
+    def of(cls, new: float | None, old: float | None) -> Delta:
+        if new is None or old is None:
+            return cls(None, None)
+        return cls(new - old, 100.0 * (new - old) / old if old else None)
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {"abs": self.abs, "pct": self.pct}
+
+
+@dataclass(frozen=True)
+class Deltas:
+    """A variant's changes against the baseline (variant - baseline)."""
+
+    params: Delta
+    macs: Delta
+    total_ms: Delta
+    images_per_s: Delta
+    stages: dict[str, Delta]
+
+    def to_dict(self) -> dict:
+        out = {k: getattr(self, k).to_dict() for k in ("params", "macs", "total_ms", "images_per_s")}
+        out["stages"] = {name: d.to_dict() for name, d in self.stages.items()}
+        return out
 
 
 @dataclass(frozen=True)
@@ -104,16 +121,21 @@ class Comparison:
     baseline: Variant
     variants: list[Variant]
 
-    def deltas(self, v: Variant) -> dict:
+    @property
+    def rows(self) -> list[Variant]:
+        """The baseline, then every variant."""
+        return [self.baseline, *self.variants]
+
+    def deltas(self, v: Variant) -> Deltas:
         b = self.baseline
         base_stages = {s.name: s.median_ms for s in b.latency.stages}
-        return {
-            "params": _delta(v.params, b.params),
-            "macs": _delta(v.macs, b.macs),
-            "total_ms": _delta(v.latency.total_ms, b.latency.total_ms),
-            "images_per_s": _delta(v.images_per_s, b.images_per_s),
-            "stages": {s.name: _delta(s.median_ms, base_stages.get(s.name)) for s in v.latency.stages},
-        }
+        return Deltas(
+            Delta.of(v.params, b.params),
+            Delta.of(v.macs, b.macs),
+            Delta.of(v.latency.total_ms, b.latency.total_ms),
+            Delta.of(v.images_per_s, b.images_per_s),
+            {s.name: Delta.of(s.median_ms, base_stages.get(s.name)) for s in v.latency.stages},
+        )
 
     def to_dict(self) -> dict:
         c = self.baseline.latency.context
@@ -126,7 +148,7 @@ class Comparison:
             "runs": self.baseline.latency.runs,
             "train_batch": self.baseline.throughput.context.batch if self.baseline.throughput else None,
             "baseline": self.baseline.to_dict(),
-            "variants": [{**v.to_dict(), "delta": self.deltas(v)} for v in self.variants],
+            "variants": [{**v.to_dict(), "delta": self.deltas(v).to_dict()} for v in self.variants],
         }
 
 
@@ -193,9 +215,9 @@ def compare(
     ``blocks`` and ``image_sizes`` (either list may be empty: it then keeps the baseline's value)."""
     arch = get_arch(model)
     base_blocks = arch.validate_blocks(baseline_blocks)
-    base_size = check_bound("image size", arch.image_size if image_size is None else image_size, IMAGE_SIZE_RANGE)
+    base_size = IMAGE_SIZE.check(arch.image_size if image_size is None else image_size)
     letters = [arch.validate_blocks(b) for b in blocks] or [base_blocks]
-    sizes = [check_bound("image size", s, IMAGE_SIZE_RANGE) for s in image_sizes] or [base_size]
+    sizes = [IMAGE_SIZE.check(s) for s in image_sizes] or [base_size]
     wanted = [(b, s) for b in letters for s in sizes if (b, s) != (base_blocks, base_size)]
     wanted = list(dict.fromkeys(wanted))  # repeated requests are measured once
     if not wanted:
@@ -204,12 +226,12 @@ def compare(
         raise ValueError(f"at most {MAX_VARIANTS} variants per comparison, got {len(wanted)}")
     plan = _Plan(
         resolve(device, dtype, channels_last),
-        check_bound("batch", batch, BATCH_RANGE),
-        check_bound("runs", runs, RUNS_RANGE),
-        check_bound("warmup", warmup, WARMUP_RANGE),
+        BATCH.check(batch),
+        RUNS.check(runs),
+        WARMUP.check(warmup),
         bool(train),
-        check_bound("train batch", train_batch, BATCH_RANGE),
-        check_bound("train steps", train_steps, STEPS_RANGE),
+        TRAIN_BATCH.check(train_batch),
+        TRAIN_STEPS.check(train_steps),
     )
     configs = [(base_blocks, base_size), *wanted]
     if plan.train:

@@ -147,6 +147,8 @@ class Arch:
     def validate_blocks(self, blocks: str | None) -> str:
         if blocks is None:
             return self.default_blocks
+        if isinstance(blocks, Blocks) and blocks.model == self.name:
+            return str(blocks)  # parsed at the edge already
         if not isinstance(blocks, str):
             raise BlocksError(f"blocks must be a string of F/M letters, got {type(blocks).__name__}")
         letters = blocks.strip().upper()
@@ -159,6 +161,37 @@ class Arch:
                 f"(as published: {self.default_blocks!r}); {what}"
             )
         return letters
+
+
+class Blocks(str):
+    """F/M letters checked against one architecture: parsed once where they enter (UI, CLI, API).
+
+    A ``str`` (so it prints, compares and serialises as the letters), which the engine accepts without
+    checking it again. ``Blocks.parse(model, "")`` and ``Blocks.parse(model, None)`` are the published blocks.
+    """
+
+    model: str
+
+    def __new__(cls, letters: str, model: str) -> Blocks:
+        obj = super().__new__(cls, letters)
+        obj.model = model
+        return obj
+
+    @classmethod
+    def parse(cls, model: str, text: str | None) -> Blocks:
+        arch = get_arch(model)
+        if text is None or (isinstance(text, str) and not text.strip()):
+            return cls(arch.default_blocks, arch.name)
+        if isinstance(text, Blocks) and text.model == arch.name:
+            return text
+        return cls(arch.validate_blocks(text), arch.name)
+
+    @property
+    def published(self) -> bool:
+        return self == get_arch(self.model).default_blocks
+
+    def __reduce__(self):  # pickles and copies keep the model
+        return (Blocks, (str(self), self.model))
 
 
 @dataclass(frozen=True)

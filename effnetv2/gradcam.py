@@ -21,8 +21,10 @@ from captum.attr import LayerAttribution, LayerGradCam
 from PIL import Image
 from torch import nn
 
+from .config import Arch, get_arch
 from .devices import memory_guard
 from .errors import StageError
+from .names import part_names
 
 SCALES = ("per-map", "shared")
 DEFAULT_COLORMAP = {True: "jet", False: "RdBu_r"}
@@ -60,9 +62,13 @@ class _HeadClassifier(nn.Module):
         return h.classifier(h.dropout(h.pool(x).flatten(1)))
 
 
-def cam_targets(model: nn.Module) -> list[str]:
-    """Valid targets: every stage's output (``stem`` ... ``stageN``) and ``head`` (its conv's feature map)."""
-    return list(model.stage_names)
+def cam_targets(model: nn.Module | Arch | str) -> list[str]:
+    """Valid targets of a model, an architecture or a model name: every stage's output (``stem`` ...
+    ``stageN``) and ``head`` (its conv's feature map)."""
+    if isinstance(model, nn.Module):
+        return list(model.stage_names)
+    arch = model if isinstance(model, Arch) else get_arch(model)
+    return part_names(len(arch.stages))
 
 
 def split(model: nn.Module, target: str) -> tuple[list[nn.Module], _Tail]:

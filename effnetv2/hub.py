@@ -13,15 +13,14 @@ import json
 import os
 import struct
 import sys
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal
 
 import torch
 
+from .cache import LRUCache
 from .checkpoints import Checkpoint, Preprocess, resolve_checkpoint
 from .devices import resolve_device
 from .errors import CorruptWeightsError, HubError, HubUnavailableError, WeightsMismatchError
@@ -39,7 +38,6 @@ CACHE_SIZE = 2
 """Loaded models kept in memory (least recently used goes first): V2-XL alone is 0.8 GB of fp32 weights."""
 
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
-T = TypeVar("T")
 
 
 @dataclass
@@ -204,47 +202,7 @@ def revision_from_env(checkpoint: str | Checkpoint) -> str | None:
     return _env_entry(REVISION_ENV, "REVISION", checkpoint)
 
 
-class ModelCache:
-    """A thread-safe LRU: concurrent requests for one key load it once; other keys load in parallel."""
-
-    def __init__(self, maxsize: int):
-        self.maxsize = maxsize
-        self._items: OrderedDict[Hashable, object] = OrderedDict()
-        self._lock = threading.Lock()
-        self._loading: dict[Hashable, threading.Lock] = {}
-
-    def get(self, key: Hashable, load: Callable[[], T]) -> T:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]  # type: ignore[return-value]
-            key_lock = self._loading.setdefault(key, threading.Lock())
-        with key_lock:
-            with self._lock:  # another thread may have finished loading while this one waited
-                if key in self._items:
-                    self._items.move_to_end(key)
-                    return self._items[key]  # type: ignore[return-value]
-            try:
-                value = load()
-            finally:
-                with self._lock:
-                    self._loading.pop(key, None)
-            with self._lock:
-                self._items[key] = value
-                while len(self._items) > self.maxsize:
-                    self._items.popitem(last=False)
-            return value
-
-    def keys(self) -> list[Hashable]:
-        with self._lock:
-            return list(self._items)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-_MODELS = ModelCache(CACHE_SIZE)
+_MODELS: LRUCache = LRUCache(CACHE_SIZE)
 
 
 def clear_cache() -> None:

@@ -17,6 +17,7 @@ from torch import nn
 from .blocks import BLOCK_TYPES
 from .config import Arch, ScaledArch, get_arch
 from .layers import PADDING_MODES, ConvBNAct
+from .names import HEAD, STEM, stage_name
 
 StateDict = dict[str, torch.Tensor]
 
@@ -56,7 +57,7 @@ class EfficientNet(nn.Module):
         self.stem = ConvBNAct(3, spec.stem, 3, 2, padding=padding, bn_eps=bn_eps)
         total = sum(s.layers for s in spec.stages)
         index, in_ch = 0, spec.stem
-        self.stage_names = ["stem"]
+        self.stage_names = [STEM]
         for number, stage in enumerate(spec.stages, start=1):
             blocks = []
             for i in range(stage.layers):
@@ -67,11 +68,11 @@ class EfficientNet(nn.Module):
                 )
                 blocks.append(block)
                 in_ch, index = stage.channels, index + 1
-            self.add_module(f"stage{number}", nn.Sequential(*blocks))
-            self.stage_names.append(f"stage{number}")
+            self.add_module(stage_name(number), nn.Sequential(*blocks))
+            self.stage_names.append(stage_name(number))
         dropout = spec.arch.dropout if drop_rate is None else drop_rate
         self.head = Head(in_ch, spec.head, num_classes, dropout, bn_eps)
-        self.stage_names.append("head")
+        self.stage_names.append(HEAD)
         self._init_weights()
 
     @property

@@ -54,8 +54,7 @@ class EvalTransform:
         """A crop from :meth:`crop` -> normalized tensor (float in [0, 1], then (x - mean) / std).
 
         The arithmetic of torchvision's ``to_tensor`` + ``normalize``, so the values are equal, done in place
-        and with the channel transpose on floats: 0.8 ms at 384 px where those took 1.0-2.0 ms on this
-        project's 2-core machine, and every request pays it.
+        and with the channel transpose on floats: faster, and every request pays it (docs/performance.md).
         """
         pixels = torch.from_numpy(np.array(crop, dtype=np.uint8))  # (H, W, 3), a writable copy
         x = pixels.permute(2, 0, 1).float().contiguous()

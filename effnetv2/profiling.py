@@ -26,17 +26,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .bounds import BATCH, IMAGE_SIZE, RUNS, STEPS, WARMUP
 from .devices import Runtime, memory_guard, resolve
 from .errors import BoundsError, StageError
 from .model import EfficientNet, create_model
 from .stats import model_stats
 
-# Bounds that keep one request short on a small machine; the app's sliders and the CLI reuse them.
-IMAGE_SIZE_RANGE = (32, 1024)
-BATCH_RANGE = (1, 64)
-RUNS_RANGE = (1, 200)
-WARMUP_RANGE = (0, 50)
-STEPS_RANGE = (1, 50)
 AGREEMENT = 0.10
 """Largest allowed relative gap between the sum of the stage medians and the end-to-end median."""
 
@@ -44,19 +39,9 @@ Progress = Callable[[float, str], None]
 """``progress(fraction, description)``: ``gr.Progress`` fits, and the CLI passes a stderr printer."""
 
 
-def check_bound(name: str, value: object, bounds: tuple[int, int]) -> int:
-    """``value`` as an int inside ``bounds`` (inclusive), else a one-line :class:`BoundsError`."""
-    low, high = bounds
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise BoundsError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
-    if not low <= value <= high:
-        raise BoundsError(f"{name} must be from {low} to {high}, got {value}")
-    return int(value)
-
-
 def check_image_size(model: EfficientNet, image_size: int | None) -> int:
     """The model's own size when None, else a bounded one."""
-    return check_bound("image size", model.arch.image_size if image_size is None else image_size, IMAGE_SIZE_RANGE)
+    return IMAGE_SIZE.check(model.arch.image_size if image_size is None else image_size)
 
 
 # --- clocks -------------------------------------------------------------------------------------------------
@@ -140,6 +125,10 @@ class StageLatency:
     params: int
     macs: int
 
+    def to_dict(self) -> dict:
+        """``{"name", "median_ms", "p10_ms", "p90_ms", "params", "macs"}``: every JSON's stage entry."""
+        return asdict(self)
+
 
 @dataclass(frozen=True)
 class Context:
@@ -213,7 +202,7 @@ class Latency:
             stage_sum_ms=self.stage_sum_ms,
             ratio=self.ratio,
             agrees=self.agrees,
-            stages=[asdict(s) for s in self.stages],
+            stages=[s.to_dict() for s in self.stages],
         )
         return out
 
@@ -270,10 +259,10 @@ def stage_latency(
     The model is moved to ``runtime`` (default: auto device, fp32) and run in eval mode under inference mode
     and the runtime's autocast; its training mode is restored afterwards. ``clock`` defaults to the device's.
     """
-    batch = check_bound("batch", batch, BATCH_RANGE)
+    batch = BATCH.check(batch)
     image_size = check_image_size(model, image_size)
-    runs = check_bound("runs", runs, RUNS_RANGE)
-    warmup = check_bound("warmup", warmup, WARMUP_RANGE)
+    runs = RUNS.check(runs)
+    warmup = WARMUP.check(warmup)
     runtime = runtime or resolve()
     clock = clock or clock_for(runtime)
     counts = {s.name: s for s in model_stats(model, image_size).stages}
@@ -358,10 +347,10 @@ def training_throughput(
     Runs on a copy of the model, so the caller's weights and BatchNorm statistics are untouched. fp16 uses a
     gradient scaler, as fp16 training does. Random labels: the speed does not depend on them.
     """
-    batch = check_bound("batch", batch, BATCH_RANGE)
+    batch = BATCH.check(batch)
     image_size = check_image_size(model, image_size)
-    steps = check_bound("steps", steps, STEPS_RANGE)
-    warmup = check_bound("warmup", warmup, WARMUP_RANGE)
+    steps = STEPS.check(steps)
+    warmup = WARMUP.check(warmup)
     check_train_batch(batch, image_size)
     runtime = runtime or resolve()
     clock = clock or clock_for(runtime)
@@ -495,9 +484,9 @@ def compare_training(
     contradicted, or cannot be told from the noise (timed cold and one after the other, the walkthrough's
     size chart once drew a flat or non-monotonic curve that a warm second measurement did not).
     """
-    batch = check_bound("batch", batch, BATCH_RANGE)
-    rounds = check_bound("rounds", rounds, STEPS_RANGE)
-    warmup = check_bound("warmup", warmup, WARMUP_RANGE)
+    batch = BATCH.check(batch)
+    rounds = STEPS.renamed("rounds").check(rounds)
+    warmup = WARMUP.check(warmup)
     runtime = runtime or resolve()
     clock = clock_for(runtime)
     steps = []
@@ -555,17 +544,7 @@ class Benchmark:
             "image_size": c.image_size,
             "total_ms": lat.total_ms,
             "stage_sum_ms": lat.stage_sum_ms,
-            "stages": [
-                {
-                    "name": s.name,
-                    "median_ms": s.median_ms,
-                    "p10_ms": s.p10_ms,
-                    "p90_ms": s.p90_ms,
-                    "params": s.params,
-                    "macs": s.macs,
-                }
-                for s in lat.stages
-            ],
+            "stages": [s.to_dict() for s in lat.stages],
         }
         if self.throughput is not None:
             out["images_per_s"] = self.throughput.images_per_s

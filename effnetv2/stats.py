@@ -13,6 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .config import Stage
 from .model import EfficientNet, create_model
+from .names import STEM, stage_name
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def _row(name: str, stage: Stage | None, model: EfficientNet, module: torch.nn.M
             params,
             macs,
         )
-    if name == "stem":
+    if name == STEM:
         return StageStats(name, "Conv3x3", None, 3, 2, spec.stem, 1, 0.0, params, macs)
     return StageStats(name, "Conv1x1 & Pooling & FC", None, 1, 1, spec.head, 1, 0.0, params, macs)
 
@@ -70,7 +71,7 @@ def model_stats(model: EfficientNet, image_size: int | tuple[int, int] | None = 
     x = torch.empty(1, 3, h, w, device="meta")
     meta = model if next(model.parameters()).is_meta else _meta_twin(model)
     rows = []
-    stages_by_name = {f"stage{i}": s for i, s in enumerate(model.spec.stages, start=1)}
+    stages_by_name = {stage_name(i): s for i, s in enumerate(model.spec.stages, start=1)}
     with torch.no_grad():
         for name, module in meta.stages():
             counter = FlopCounterMode(display=False)

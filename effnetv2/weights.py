@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .errors import CorruptWeightsError, WeightsMismatchError
+from .names import stage_name
 
 StateDict = dict[str, torch.Tensor]
 
@@ -77,7 +78,7 @@ def from_timm(state_dict: StateDict) -> StateDict:
     for key, value in state_dict.items():
         if m := _BLOCK_KEY.match(key):
             renames = _BLOCK_RENAMES[_block_kind(attrs[(m[1], m[2])])]
-            key = f"stage{int(m[1]) + 1}.{m[2]}.{renames.get(m[3], m[3])}.{m[4]}"
+            key = f"{stage_name(int(m[1]) + 1)}.{m[2]}.{renames.get(m[3], m[3])}.{m[4]}"
         elif (m := _TOP_KEY.match(key)) and m[1] in _TOP_RENAMES:
             key = f"{_TOP_RENAMES[m[1]]}.{m[2]}"
         out[key] = value

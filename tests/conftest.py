@@ -1,20 +1,29 @@
 import os
 import shutil
-import sys
+import socket
 import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+# pyproject's `pythonpath = ["."]` makes this checkout importable here; its subprocesses (the CLI, app.py,
+# bench scripts) get it through PYTHONPATH, as an editable install (`pip install -e .`) would give it.
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
 
 # The Hub client reads HF_* when first imported, so they are set here, before any test imports it: every
 # in-process test runs offline against a session cache that fixtures fill with test-made checkpoints, and
 # HF_ENDPOINT points at a closed loopback port, so nothing can reach the real Hub. Online tests (the fake Hub)
-# run in fresh interpreters (tests/hubfake.py: hf_env, run_python, run_cli).
-from hubfake import closed_port_url  # noqa: E402
+# run in fresh interpreters (effnetv2/testing/hubfake.py: hf_env, run_python, run_cli).
+
+
+def _closed_port_url() -> str:
+    """An http URL on 127.0.0.1 where nothing listens (as ``effnetv2.testing.closed_port_url``, which cannot
+    be imported yet: importing ``effnetv2`` may import the Hub client)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="effnetv2-tests-"))
 HF_CACHE = _SESSION_DIR / "hf" / "hub"
@@ -24,7 +33,7 @@ os.environ.update(
     HF_HOME=str(_SESSION_DIR / "hf"),
     HF_HUB_CACHE=str(HF_CACHE),
     HF_HUB_OFFLINE="1",
-    HF_ENDPOINT=closed_port_url(),
+    HF_ENDPOINT=_closed_port_url(),
     HF_HUB_DISABLE_TELEMETRY="1",
     HF_HUB_DISABLE_PROGRESS_BARS="1",
 )
@@ -42,7 +51,7 @@ def session_dir() -> Path:
 @pytest.fixture(scope="session")
 def b0_timm():
     """timm's ``tf_efficientnetv2_b0`` with random weights and calibrated BN: the reference for equality tests."""
-    from reference import timm_model
+    from effnetv2.testing.reference import timm_model
 
     return timm_model("tf_efficientnetv2_b0", seed=0, calibration_size=224)
 
@@ -50,7 +59,7 @@ def b0_timm():
 @pytest.fixture(scope="session")
 def b0_checkpoint(b0_timm, session_dir) -> Path:
     """``b0_timm`` saved as ``model.safetensors`` in timm's layout, as the Hub has it."""
-    from hubfake import save_timm_checkpoint
+    from effnetv2.testing.hubfake import save_timm_checkpoint
 
     return save_timm_checkpoint(b0_timm, session_dir / "b0" / "model.safetensors")
 
@@ -62,7 +71,8 @@ def hf_cache(b0_checkpoint) -> Path:
     ``effnetv2.load_pretrained("tf_efficientnetv2_b0.in1k")`` (or ``"b0"``) works in-process, with no network.
     """
     import huggingface_hub.constants as hf
-    from hubfake import add_to_hf_cache
+
+    from effnetv2.testing.hubfake import add_to_hf_cache
 
     assert Path(hf.HF_HUB_CACHE) == HF_CACHE and hf.HF_HUB_OFFLINE, "huggingface_hub was imported before conftest"
     add_to_hf_cache(HF_CACHE, "timm/tf_efficientnetv2_b0.in1k", {"model.safetensors": b0_checkpoint})
@@ -73,8 +83,8 @@ def hf_cache(b0_checkpoint) -> Path:
 def hf_cache_s(hf_cache, session_dir) -> Path:
     """``hf_cache`` plus a random-init timm ``tf_efficientnetv2_s`` as tf_efficientnetv2_s.in21k_ft_in1k (the
     default checkpoint, alias ``s``). Building it takes a few seconds."""
-    from hubfake import add_to_hf_cache, save_timm_checkpoint
-    from reference import timm_model
+    from effnetv2.testing.hubfake import add_to_hf_cache, save_timm_checkpoint
+    from effnetv2.testing.reference import timm_model
 
     path = save_timm_checkpoint(
         timm_model("tf_efficientnetv2_s", seed=1, calibration_size=384), session_dir / "s" / "model.safetensors"
@@ -86,7 +96,7 @@ def hf_cache_s(hf_cache, session_dir) -> Path:
 @pytest.fixture
 def fake_hub():
     """A running loopback :class:`hubfake.FakeHub`; give ``hf_env(cache, endpoint=fake_hub.url)`` to a subprocess."""
-    from hubfake import FakeHub
+    from effnetv2.testing.hubfake import FakeHub
 
     with FakeHub() as hub:
         yield hub
@@ -95,6 +105,6 @@ def fake_hub():
 @pytest.fixture(scope="session")
 def two_b0_versions(session_dir):
     """Two B0 checkpoints with different random weights: two commits of one Hub repo."""
-    from hubfake import make_b0_checkpoint
+    from effnetv2.testing.hubfake import make_b0_checkpoint
 
     return tuple(make_b0_checkpoint(session_dir / "versions" / f"v{i}" / "model.safetensors", seed=i) for i in (1, 2))

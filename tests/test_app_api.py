@@ -1,11 +1,15 @@
 """The launched app through gradio_client: every named endpoint, bounds and one-line errors, offline."""
 
 import pytest
-from appserver import PHOTO, TEST_CHECKPOINT, running_app  # sets GRADIO_TEMP_DIR before gradio is imported
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from effnetv2 import service
+from effnetv2.backend import classify
+from effnetv2.testing.appserver import (  # sets GRADIO_TEMP_DIR before gradio is imported
+    PHOTO,
+    TEST_CHECKPOINT,
+    running_app,
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +34,7 @@ def test_named_endpoints_and_nothing_else(client):
 
 def test_classify_returns_the_models_top_k(client):
     label, timing, _ = _classify(client, topk=3)
-    direct = service.classify(PHOTO, TEST_CHECKPOINT, 3, "plain")
+    direct = classify.classify(PHOTO, TEST_CHECKPOINT, 3, "plain")
     got = [(c["label"], c["confidence"]) for c in label["confidences"]]
     want = [(p.label, p.prob) for p in direct.predictions]
     assert [g[0] for g in got] == [w[0] for w in want] and label["label"] == want[0][0]
@@ -81,7 +85,7 @@ def test_gradcam_returns_an_overlay_on_the_crop_the_model_saw(client):
     overlay, crop, caption = client.predict(
         handle_file(str(PHOTO)), TEST_CHECKPOINT, "stage6", -1, 0.5, "jet", api_name="/gradcam"
     )
-    top1 = service.classify(PHOTO, TEST_CHECKPOINT, 1, "plain").predictions[0]
+    top1 = classify.classify(PHOTO, TEST_CHECKPOINT, 1, "plain").predictions[0]
     assert Image.open(overlay).size == Image.open(crop).size == (224, 224)
     assert "stage6" in caption and top1.label in caption
     with pytest.raises(AppError, match=r"Grad-CAM stage must be one of stage1, .*, head, got 'stage9'"):

@@ -4,40 +4,45 @@ import re
 
 import pytest
 
-from effnetv2 import charts, diagrams, service, walkthrough
+from effnetv2 import bounds
+from effnetv2.backend import charts, classify, diagrams, lab, limits, strings, torch_thread, walkthrough
+from effnetv2.backend import walkthrough_text as text
+from effnetv2.cache import LRUCache
+from effnetv2.config import Blocks
 from effnetv2.errors import BlocksError, BoundsError
+from effnetv2.profiling import Context, Latency, Spread, StageLatency
 
 
 # ------------------------------------------------------------------------------------------- walkthrough
 def test_both_languages_have_every_section_and_ui_string():
-    for lang in walkthrough.LANGUAGES:
-        texts = walkthrough.sections(lang)
-        assert list(texts) == list(walkthrough.SECTIONS)
+    for lang in strings.LANGUAGES:
+        texts = text.sections(lang)
+        assert list(texts) == list(text.SECTIONS)
         assert all(len(t) > 40 for t in texts.values())
-    trans = walkthrough.i18n_translations()
+    trans = strings.i18n_translations()
     assert set(trans["en"]) == set(trans["zh-CN"]) and trans["zh"] == trans["zh-CN"]
     assert all(trans["zh-CN"][k] for k in trans["zh-CN"])
 
 
 def test_chinese_text_is_chinese_and_english_is_not():
-    zh = walkthrough.section("problem_depthwise", "zh-CN")
-    en = walkthrough.section("problem_depthwise", "en")
+    zh = text.section("problem_depthwise", "zh-CN")
+    en = text.section("problem_depthwise", "en")
     assert re.search(r"[\u4e00-\u9fff]", zh) and not re.search(r"[\u4e00-\u9fff]", en)
 
 
 def test_numbers_in_both_languages_agree():
     """Translations must not drift: every number of a section appears in both languages."""
-    for key in walkthrough.SECTIONS:
+    for key in text.SECTIONS:
         # "Problem 3" is "问题三" in Chinese: headings are not data
-        texts = {lang: re.sub(r"Problem \d", "", walkthrough.section(key, lang)) for lang in walkthrough.LANGUAGES}
+        texts = {lang: re.sub(r"Problem \d", "", text.section(key, lang)) for lang in strings.LANGUAGES}
         nums = {lang: set(re.findall(r"\d+(?:\.\d+)?", t)) for lang, t in texts.items()}
         assert nums["en"] <= nums["zh-CN"], (key, nums["en"] - nums["zh-CN"])
 
 
 def test_the_three_problems_are_named_in_both_languages():
-    en = " ".join(walkthrough.sections("en").values()).lower()
+    en = " ".join(text.sections("en").values()).lower()
     assert "large images" in en and "depthwise" in en and "scaling every stage" in en
-    zh = " ".join(walkthrough.sections("zh-CN").values())
+    zh = " ".join(text.sections("zh-CN").values())
     assert "问题一" in zh and "问题二" in zh and "问题三" in zh
 
 
@@ -56,25 +61,25 @@ def test_the_three_problems_are_named_in_both_languages():
     ],
 )
 def test_language_from_accept_language(header, lang):
-    assert walkthrough.language_from_header(header) == lang
+    assert strings.language_from_header(header) == lang
 
 
 def test_language_names_and_unknown_tags_normalise():
-    assert walkthrough.normalize_language("简体中文") == "zh-CN"
-    assert walkthrough.normalize_language("zh_Hans") == "zh-CN"
-    assert walkthrough.normalize_language("xx") == "en"
-    assert walkthrough.ui_text("tab_latency", "zh-CN") == "延迟"
+    assert strings.normalize_language("简体中文") == "zh-CN"
+    assert strings.normalize_language("zh_Hans") == "zh-CN"
+    assert strings.normalize_language("xx") == "en"
+    assert strings.ui_text("tab_latency", "zh-CN") == "延迟"
 
 
 def test_table3_rows_hold_the_papers_numbers_beside_counts():
-    rows = service.table3("en")
+    rows = walkthrough.table3("en")
     assert [r[1] for r in rows] == ["MMMMMMM", "FFFMMMM", "FFFFFMM", "FFFFFFF"]
     assert rows[0][2:7] == ["19.3M", "4.5B", "82.8%", 262, 155]
     assert rows[3][2:7] == ["132.0M", "34.4B", "81.7%", 254, 206]
-    # counted by effnetv2.stats: README reproduces these (19.3M / 4.4 GMACs and 132.1M / 36.0 GMACs)
+    # counted by effnetv2.stats: docs/models.md reproduces these (19.3M / 4.4 GMACs and 132.1M / 36.0 GMACs)
     assert rows[0][7:9] == ["19.3M", "4.4"] and rows[3][7:9] == ["132.1M", "36.0"]
     assert rows[0][9] == ""
-    measured = service.table3("zh-CN", {"FFFMMMM": 12.345})
+    measured = walkthrough.table3("zh-CN", {"FFFMMMM": 12.345})
     assert measured[1][9] == "12.3" and measured[0][9] == "" and measured[1][0] == "Fused 阶段 1-3"
     assert len(walkthrough.table3_headers("en")) == len(rows[0])
 
@@ -107,19 +112,20 @@ def test_diagram_figure_and_bad_stage():
     with pytest.raises(ValueError, match="stages 1-6"):
         diagrams.stage_block("efficientnetv2_s", 7)
     with pytest.raises(BlocksError):
-        diagrams.stage_block("efficientnetv2_s", 1, "FFX")
+        diagrams.stage_block("efficientnetv2_s", 1, Blocks.parse("efficientnetv2_s", "FFX"))
 
 
 # ------------------------------------------------------------------------------------------- charts
+def _context(model="efficientnet_b0", image_size=224, batch=1):
+    return Context(model, "MMMMMMM", "cpu", "fp32", 2, False, batch, image_size, "perf_counter")
+
+
 def _result(medians, macs):
     stages = [
-        {"name": f"s{i}", "median_ms": m, "p10_ms": m * 0.9, "p90_ms": m * 1.2, "params": 1, "macs": c}
-        for i, (m, c) in enumerate(zip(medians, macs, strict=True))
+        StageLatency(f"s{i}", m, m * 0.9, m * 1.2, 1, c) for i, (m, c) in enumerate(zip(medians, macs, strict=True))
     ]
-    return {
-        "model": "efficientnet_b0", "blocks": "MMMMMMM", "device": "cpu", "dtype": "fp32", "threads": 2,
-        "batch": 1, "image_size": 224, "total_ms": sum(medians) * 1.05, "stage_sum_ms": sum(medians), "stages": stages,
-    }  # fmt: skip
+    total = sum(medians) * 1.05
+    return Latency(_context(), 5, 2, Spread(total, total, total), stages)
 
 
 def test_latency_figure_error_bars_are_p10_p90():
@@ -139,7 +145,7 @@ def test_shares_compare_macs_and_time():
 
 
 def test_throughput_and_scaling_figures():
-    from effnetv2.profiling import Spread, TrainingComparison, TrainingPoint
+    from effnetv2.profiling import TrainingComparison, TrainingPoint
 
     pts = tuple(TrainingPoint.of("m", s, 4, Spread(s / 10, s / 12, s / 8)) for s in (256, 128))
     fig = charts.throughput_figure(TrainingComparison(pts, 4, 1, "too noisy"), "zh-CN")
@@ -161,47 +167,68 @@ def test_totals_figure_shows_change_against_baseline():
 @pytest.mark.parametrize("bad", [0, 11, 2.5, "x", None, float("nan"), float("inf"), True, "1e9"])
 def test_topk_bounds(bad):
     with pytest.raises(BoundsError, match="top-k"):
-        service.TOPK.check(bad)
+        limits.TOPK.check(bad)
 
 
 def test_bounds_accept_whole_numbers_in_any_form():
-    assert service.TOPK.check(3.0) == 3 and service.TOPK.check("7") == 7
-    assert service.IMAGE_SIZE.check(service.IMAGE_SIZE.high) == service.IMAGE_SIZE.high
+    assert limits.TOPK.check(3.0) == 3 and limits.TOPK.check("7") == 7
+    assert limits.IMAGE_SIZE.check(limits.IMAGE_SIZE.high) == limits.IMAGE_SIZE.high
     with pytest.raises(BoundsError, match="image size must be from"):
-        service.IMAGE_SIZE.check(service.IMAGE_SIZE.high + 1)
+        limits.IMAGE_SIZE.check(limits.IMAGE_SIZE.high + 1)
+
+
+def test_the_app_only_narrows_the_engines_bounds():
+    for name in ("RUNS", "BATCH", "IMAGE_SIZE", "TRAIN_BATCH"):
+        app, engine = getattr(limits, name), getattr(bounds, name)
+        assert engine.low <= app.low <= app.high <= engine.high, name
+    with pytest.raises(ValueError, match="wider"):
+        bounds.BATCH.narrowed(high=bounds.BATCH.high + 1)
+
+
+def test_blocks_are_parsed_once_with_the_published_rule():
+    assert Blocks.parse("efficientnetv2_s", "") == "FFFMMM" and Blocks.parse("efficientnetv2_s", None).published
+    b = Blocks.parse("efficientnetv2_s", " mmmmmm ")
+    assert b == "MMMMMM" and b.model == "efficientnetv2_s" and not b.published
+    assert Blocks.parse("efficientnetv2_s", b) is b
+    with pytest.raises(BlocksError, match="6 letters"):
+        Blocks.parse("efficientnetv2_s", "FFX")
 
 
 def test_presets_give_the_papers_table3_variants():
-    assert service.apply_preset("published", "efficientnetv2_s") == ("efficientnetv2_s", "FFFMMM")
-    assert service.apply_preset("All MBConv", "efficientnetv2_m") == ("efficientnetv2_m", "MMMMMMM")
-    assert service.apply_preset("all_fused", "efficientnetv2_b0") == ("efficientnetv2_b0", "FFFFFF")
-    assert service.apply_preset("b4_fused_1_5", "efficientnetv2_s") == ("efficientnet_b4", "FFFFFMM")
+    def preset(name, model):
+        blocks = lab.apply_preset(name, model)
+        return blocks.model, str(blocks)
+
+    assert preset("published", "efficientnetv2_s") == ("efficientnetv2_s", "FFFMMM")
+    assert preset("All MBConv", "efficientnetv2_m") == ("efficientnetv2_m", "MMMMMMM")
+    assert preset("all_fused", "efficientnetv2_b0") == ("efficientnetv2_b0", "FFFFFF")
+    assert preset("b4_fused_1_5", "efficientnetv2_s") == ("efficientnet_b4", "FFFFFMM")
     with pytest.raises(BoundsError, match="unknown preset"):
-        service.apply_preset("nope", "efficientnetv2_s")
+        lab.apply_preset("nope", "efficientnetv2_s")
 
 
 def test_stage_toggles_round_trip():
-    assert service.blocks_from_fused("efficientnetv2_s", ["stage1", "stage3"]) == "FMFMMM"
-    assert service.fused_from_blocks("efficientnetv2_s", "FMFMMM") == ["stage1", "stage3"]
-    assert service.fused_from_blocks("efficientnetv2_s", None) == ["stage1", "stage2", "stage3"]
+    assert lab.blocks_from_fused("efficientnetv2_s", ["stage1", "stage3"]) == "FMFMMM"
+    assert lab.fused_from_blocks(Blocks.parse("efficientnetv2_s", "FMFMMM")) == ["stage1", "stage3"]
+    assert lab.fused_from_blocks(Blocks.parse("efficientnetv2_s", None)) == ["stage1", "stage2", "stage3"]
     with pytest.raises(BoundsError, match="stage7"):
-        service.blocks_from_fused("efficientnetv2_s", ["stage7"])
+        lab.blocks_from_fused("efficientnetv2_s", ["stage7"])
 
 
 def test_stage_rows_like_table4():
-    rows = service.stage_rows("efficientnetv2_s", None, 384)
+    rows = lab.stage_rows(Blocks.parse("efficientnetv2_s", None), 384)
     assert [r[0] for r in rows] == ["stem", *(f"stage{i}" for i in range(1, 7)), "head"]
     assert rows[4][1:5] == ["MBConv4, k3x3, SE0.25", 2, 128, 6]
     assert sum(r[5] for r in rows) == 21_458_488  # the official V2-S parameter count
     with pytest.raises(BoundsError):
-        service.stage_rows("efficientnetv2_s", None, 10_000)
+        lab.stage_rows(Blocks.parse("efficientnetv2_s", None), 10_000)
 
 
 def test_lru_cache_is_bounded_and_creates_once():
-    cache = service.LRUCache(2)
+    cache = LRUCache(2)
     calls = []
     for key in ("a", "b", "a", "c", "a"):
-        cache.get_or_create(key, lambda k=key: calls.append(k) or k.upper())
+        cache.get(key, lambda k=key: calls.append(k) or k.upper())
     assert calls == ["a", "b", "c"] and cache.keys() == ["c", "a"]
 
 
@@ -215,7 +242,7 @@ def test_fast_path_keeps_reduced_precision_only_where_it_is_accurate(hf_cache, m
 
     pre = load_pretrained("tf_efficientnetv2_b0.in1k", device="cpu")
     photos = samples.photos(pre.transform)
-    model, dtype = service._optimized(pre, "fast")
+    model, dtype = classify._optimized(pre, "fast")
     best = fastest_dtype("cpu")
     if best == "fp32":
         assert dtype == "fp32"
@@ -225,13 +252,13 @@ def test_fast_path_keeps_reduced_precision_only_where_it_is_accurate(hf_cache, m
         assert dtype == (best if candidate <= optimize.ACCURATE_LOGIT_ERROR else "fp32")
     assert measure_logit_error(pre.model, model, photos) <= optimize.ACCURATE_LOGIT_ERROR
     monkeypatch.setattr(optimize, "ACCURATE_LOGIT_ERROR", 0.0)  # nothing in reduced precision is that exact
-    assert service._optimized(pre, "fast")[1] == "fp32"
+    assert classify._optimized(pre, "fast")[1] == "fp32"
 
 
 @pytest.mark.parametrize(("lang", "phrase"), [("en", "The rules of a switch"), ("zh-CN", "切换规则")])
 def test_walkthrough_states_the_rules_of_a_switch(lang, phrase):
-    text = walkthrough.section("blocks", lang)
-    assert phrase in text and "SE 0.25" in text
+    section = text.section("blocks", lang)
+    assert phrase in section and "SE 0.25" in section
 
 
 def test_torch_work_runs_on_one_long_lived_thread():
@@ -241,7 +268,7 @@ def test_torch_work_runs_on_one_long_lived_thread():
 
     var = contextvars.ContextVar("var", default="unset")
 
-    @service.on_torch_thread
+    @torch_thread.on_torch_thread
     def where(tag: str) -> tuple[int, str, str]:
         return threading.get_ident(), var.get(), tag
 
@@ -254,13 +281,13 @@ def test_torch_work_runs_on_one_long_lived_thread():
     assert len({ident for ident, _, _ in results}) == 1 and results[0][0] != threading.get_ident()
     assert [(v, t) for _, v, t in results] == [(f"request {i}", str(i)) for i in range(8)]  # context carried
 
-    @service.on_torch_thread
+    @torch_thread.on_torch_thread
     def outer() -> int:
         return where("nested")[0]  # a nested call runs inline instead of waiting on itself
 
     assert outer() == results[0][0]
 
-    @service.on_torch_thread
+    @torch_thread.on_torch_thread
     def fails():
         raise BoundsError("runs must be from 1 to 30, got 99")
 
@@ -285,17 +312,17 @@ def test_async_handlers_await_the_torch_thread_and_leave_the_event_loop_free():
 
     async def main():
         var.set("request 1")
-        pending = asyncio.ensure_future(service.run_on_torch_thread(work, "a"))
+        pending = asyncio.ensure_future(torch_thread.run_on_torch_thread(work, "a"))
         await asyncio.sleep(0.05)  # the loop runs other coroutines meanwhile
         assert not pending.done()
         release.set()
         where, value, tag = await pending
         with pytest.raises(BoundsError, match="got 99"):
-            await service.run_on_torch_thread(fails)
+            await torch_thread.run_on_torch_thread(fails)
         return where, value, tag
 
     where, value, tag = asyncio.run(main())
-    assert where.startswith(service.TORCH_THREAD_NAME) and (value, tag) == ("request 1", "a")
+    assert where.startswith(torch_thread.TORCH_THREAD_NAME) and (value, tag) == ("request 1", "a")
 
 
 def test_bench_app_reads_the_precision_the_app_served():
@@ -310,7 +337,7 @@ def test_bench_app_reads_the_precision_the_app_served():
     bench_app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench_app)
     for dtype in ("fp32", "bf16", "fp16"):
-        r = service.ClassifyResult([Prediction(1, "x", 0.5)], 12.5, "ckpt", "fast", dtype, "cpu")
+        r = classify.ClassifyResult([Prediction(1, "x", 0.5)], 12.5, "ckpt", "fast", dtype, "cpu")
         assert bench_app._server_dtype(r.timing_markdown()) == dtype
         assert bench_app._server_ms(r.timing_markdown()) == 12.5
     with pytest.raises(ValueError, match="names no precision"):

@@ -18,12 +18,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from appserver import PHOTO, TEST_CHECKPOINT, expected_labels, labels, one_line, running_app  # GRADIO_TEMP_DIR
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
 from effnetv2.cli import main
+from effnetv2.testing.appserver import (  # GRADIO_TEMP_DIR
+    PHOTO,
+    TEST_CHECKPOINT,
+    expected_labels,
+    labels,
+    one_line,
+    running_app,
+)
 
 
 def _encode(image: Image.Image, fmt: str, **kw) -> bytes:

@@ -8,8 +8,14 @@ import os
 import shutil
 
 import pytest
-from appserver import ARTIFACTS, PHOTO, ROOT, running_app  # sets GRADIO_TEMP_DIR before gradio is imported
 from playwright.sync_api import expect, sync_playwright
+
+from effnetv2.testing.appserver import (  # sets GRADIO_TEMP_DIR before gradio is imported
+    ARTIFACTS,
+    PHOTO,
+    ROOT,
+    running_app,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"

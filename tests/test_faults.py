@@ -11,19 +11,27 @@ import threading
 from pathlib import Path
 
 import pytest
-from appserver import PHOTO, TEST_CHECKPOINT, app_process, expected_labels, labels, one_line, running_app
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
-from hubfake import FakeHub, add_to_hf_cache, hf_env, run_cli, run_scenario, save_timm_checkpoint
 
 from effnetv2.hub import clear_cache
+from effnetv2.testing.appserver import (
+    PHOTO,
+    TEST_CHECKPOINT,
+    app_process,
+    expected_labels,
+    labels,
+    one_line,
+    running_app,
+)
+from effnetv2.testing.hubfake import FakeHub, add_to_hf_cache, hf_env, run_cli, run_scenario, save_timm_checkpoint
 
 B0_REPO = "timm/tf_efficientnetv2_b0.in1k"
 B1, B2 = "tf_efficientnetv2_b1.in1k", "tf_efficientnetv2_b2.in1k"
 
 
 def _random_checkpoint(name: str, folder: Path, seed: int) -> Path:
-    from reference import timm_model
+    from effnetv2.testing.reference import timm_model
 
     arch = name.split(".")[0]
     return save_timm_checkpoint(timm_model(arch, seed=seed, calibration_size=128), folder / arch / "model.safetensors")

@@ -2,13 +2,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from reference import calibrate_bn
 from torch import nn
 
 from effnetv2 import create_model
 from effnetv2.errors import StageError
 from effnetv2.gradcam import _HeadClassifier, cam_targets, grad_cam, normalize, overlay
 from effnetv2.model import Head
+from effnetv2.testing.reference import calibrate_bn
 
 SIZE = 32
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from hubfake import add_to_hf_cache, hf_env, run_cli, run_scenario
 
 import effnetv2
 from effnetv2 import (
@@ -19,8 +18,10 @@ from effnetv2 import (
     WeightsMismatchError,
     load_pretrained,
 )
+from effnetv2.cache import LRUCache as ModelCache
 from effnetv2.cli import main
-from effnetv2.hub import ModelCache, cached_models, clear_cache, verify_safetensors, weights_from_env
+from effnetv2.hub import cached_models, clear_cache, verify_safetensors, weights_from_env
+from effnetv2.testing.hubfake import add_to_hf_cache, hf_env, run_cli, run_scenario
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 B0 = "tf_efficientnetv2_b0.in1k"

@@ -4,21 +4,16 @@ clients on /classify and /gradcam, and its polite refusal when the queue is full
 The work is bench/load_test.py's (the same functions the script runs); about 40 s on 2 cores.
 """
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import load_test
-from appserver import running_demo
-from load_test import ApiClient, Request, run_load, run_queue_check, running_app, warm_up
-
-from effnetv2 import service
-from effnetv2.service import cam_stages
+from bench import load_test
+from bench.load_test import ApiClient, Request, run_load, run_queue_check, running_app, warm_up
+from effnetv2.backend import limits
+from effnetv2.backend.classify import cam_choices
+from effnetv2.testing.appserver import running_demo
 
 CHECKPOINT = load_test.DEFAULT_CHECKPOINT
-STAGES = cam_stages(CHECKPOINT)
+STAGES = cam_choices(CHECKPOINT)
 
 
 @pytest.mark.slow
@@ -79,7 +74,7 @@ def _classify_checked(url: str, n: int) -> None:
 def test_the_server_keeps_a_bounded_number_of_sessions(hf_cache, monkeypatch):
     """Every REST call without a session hash is a new Gradio session holding a copy of the app's config (about
     200 kB): without a bound, a busy server's memory grows by that much per request (the soak found it)."""
-    monkeypatch.setattr(service, "SESSION_CAPACITY", 20)
+    monkeypatch.setattr(limits, "SESSION_CAPACITY", 20)
     with running_demo() as (demo, url):
         _classify_checked(url, 45)
         sessions = demo.state_holder.session_data

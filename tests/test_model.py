@@ -3,11 +3,11 @@
 import pytest
 import timm
 import torch
-from reference import V2_SIZES, timm_model
 
 import effnetv2
 from effnetv2 import BlocksError, UnknownModelError, create_model
 from effnetv2.layers import same_padding
+from effnetv2.testing.reference import V2_SIZES, timm_model
 
 
 def _params(model: torch.nn.Module) -> int:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from reference import calibrate_bn, timm_model
 
 import effnetv2
 from effnetv2 import (
@@ -22,6 +21,7 @@ from effnetv2 import (
 )
 from effnetv2 import optimize as opt
 from effnetv2.precision import CpuCapabilities, assume_cpu
+from effnetv2.testing.reference import calibrate_bn, timm_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = [(64, 64), (67, 67), (80, 52)]  # even, odd (TF "SAME" pads differently), non-square

@@ -2,10 +2,10 @@
 
 import pytest
 import torch
-from reference import timm_model
 from safetensors.torch import save_file
 
 from effnetv2 import CorruptWeightsError, WeightsMismatchError, create_model, from_timm
+from effnetv2.testing.reference import timm_model
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,8 @@ from urllib.parse import unquote
 
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+"""The repository checkout (these helpers are for tests and benchmarks run from it)."""
 
 
 def save_timm_checkpoint(model: nn.Module, path: str | os.PathLike) -> Path:
@@ -185,7 +186,7 @@ def hf_env(cache: str | os.PathLike, *, endpoint: str | None = None, offline: bo
     if offline:
         env["HF_HUB_OFFLINE"] = "1"
     env["HF_ENDPOINT"] = endpoint or closed_port_url()  # never the real Hub
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests")])
+    env["PYTHONPATH"] = str(ROOT)
     env.update(extra)
     return env
 
@@ -228,9 +229,27 @@ def run_scenario(cases: str, env: dict) -> dict:
 
 def make_b0_checkpoint(path: str | os.PathLike, seed: int = 0) -> Path:
     """A ``tf_efficientnetv2_b0`` checkpoint file with random weights and calibrated BN (timm's layout)."""
-    from reference import timm_model
+    from .reference import timm_model
 
     return save_timm_checkpoint(timm_model("tf_efficientnetv2_b0", seed=seed, calibration_size=224), path)
+
+
+def make_cache(folder: Path, checkpoint: str = "tf_efficientnetv2_s.in21k_ft_in1k") -> Path:
+    """A HF cache holding a random-init ``checkpoint`` (default V2-S) in its Hub repo, e.g.
+    ``timm/tf_efficientnetv2_s.in21k_ft_in1k``."""
+    from effnetv2 import create_model, resolve_checkpoint
+
+    from .reference import calibrate_bn
+
+    ckpt = resolve_checkpoint(checkpoint)
+    # BatchNorm calibrated at the test size: with BN at mean 0 / var 1, or statistics from smaller inputs,
+    # activations grow through the stages, the bf16 logits fail the fast path's accuracy gate and the app
+    # falls back to fp32. Calibrated at the size it serves, the model takes the path real weights take.
+    model = calibrate_bn(create_model(ckpt.arch), size=ckpt.test.size, steps=1)
+    weights = save_timm_checkpoint(model, folder / f"{ckpt.name}.safetensors")
+    cache = folder / "hub"
+    add_to_hf_cache(cache, ckpt.repo_id, {ckpt.filename: weights})
+    return cache
 
 
 __all__ = [
@@ -240,6 +259,7 @@ __all__ = [
     "fake_commit",
     "hf_env",
     "make_b0_checkpoint",
+    "make_cache",
     "run_cli",
     "run_python",
     "run_scenario",

@@ -37,3 +37,20 @@ def timm_model(name: str, seed: int = 0, calibration_size: int = 64, **kwargs) -
 
     torch.manual_seed(seed)
     return calibrate_bn(timm.create_model(name, **kwargs), size=calibration_size, seed=seed)
+
+
+def reference_pair(size: str, image_size: int, device: str = "cpu", seed: int = 0) -> tuple[nn.Module, nn.Module]:
+    """timm's ``tf_efficientnetv2_<size>`` (random init, perturbed BN) and ours with the very same weights.
+
+    BN statistics are calibrated at the benchmark's image size: calibrated at a small size (as the tests do)
+    they do not fit a 384-px input, activations blow up in the deep stages, and fp32 itself then disagrees
+    with fp64 by a fifth of the logit range, which would make any logit comparison meaningless.
+    """
+    import timm
+
+    torch.manual_seed(seed)
+    ref = calibrate_bn(timm.create_model(f"tf_efficientnetv2_{size}"), size=image_size, seed=seed)
+    from effnetv2 import create_model
+
+    ours = create_model(f"efficientnetv2_{size}", weights=ref.state_dict()).eval()
+    return ref.to(device), ours.to(device)

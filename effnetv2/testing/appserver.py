@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import gradio as gr
     import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEST_CHECKPOINT = "tf_efficientnetv2_b0.in1k"
 """The checkpoint the hub fixtures put in the session's fake HF cache (random weights, timm's layout)."""
 PHOTO = ROOT / "assets" / "chelsea.jpg"
@@ -40,9 +40,9 @@ def labels(label: dict) -> list[str]:
 
 def expected_labels(image: str | os.PathLike = PHOTO, checkpoint: str = TEST_CHECKPOINT, k: int = 3) -> list[str]:
     """What the library itself answers for ``image``: the reference for every app response."""
-    from effnetv2 import service
+    from effnetv2.backend import classify
 
-    return [p.label for p in service.classify(image, checkpoint, k, "plain").predictions]
+    return [p.label for p in classify.classify(image, checkpoint, k, "plain").predictions]
 
 
 def one_line(err: BaseException) -> str:

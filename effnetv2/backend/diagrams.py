@@ -1,7 +1,9 @@
 """MBConv and Fused-MBConv block diagrams (the paper's Figure 2), drawn from a model's own stage table.
 
-The layer list is computed from the same :class:`~effnetv2.config.Stage` the model builder uses, so the
-diagram shows the channels, kernel, expansion and SE of the chosen stage rather than a generic picture.
+The layer list is read from a real block, built on the meta device by the same classes
+(:mod:`effnetv2.blocks`) and the same scaled stage table the model builder uses, so the diagram shows the
+channels, kernel, expansion and SE of the chosen stage rather than a generic picture, and cannot drift from
+the code.
 """
 
 from __future__ import annotations
@@ -10,8 +12,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 import plotly.graph_objects as go
+import torch
+from torch import nn
 
-from .config import Stage, get_arch
+from ..blocks import BLOCK_TYPES
+from ..config import Stage, get_arch
+from ..layers import ConvBNAct, SqueezeExcite
+from ..names import stage_name
 
 Kind = Literal["input", "conv", "depthwise", "se", "project", "add", "output"]
 
@@ -67,26 +74,33 @@ def _arrow(fig: go.Figure, start: tuple[float, float], end: tuple[float, float],
     )  # fmt: skip
 
 
+def _conv_layer(block: nn.Module, name: str, m: ConvBNAct) -> Layer:
+    conv = m.conv
+    k, stride, cin, cout = conv.kernel_size[0], conv.stride[0], conv.in_channels, conv.out_channels
+    act = "" if isinstance(m.act, nn.Identity) else ", SiLU"
+    if conv.groups > 1 and conv.groups == cin:
+        return Layer("depthwise", f"Depthwise Conv{k}x{k}, stride {stride}, BN{act}", cin, cout)
+    if name == "project":
+        return Layer("project", "Conv1x1 project, BN", cin, cout)
+    expanding = getattr(block, "project", None) is not None
+    what = f"Conv{k}x{k} expand ×{cout // cin}" if expanding else f"Conv{k}x{k}"
+    where = f", stride {stride}" if k > 1 else ""
+    return Layer("conv", f"{what}{where}, BN{act}", cin, cout)
+
+
 def block_layers(stage: Stage, in_ch: int, stride: int) -> tuple[Layer, ...]:
-    """The layers of one block, in forward order, as :mod:`effnetv2.blocks` builds them."""
-    k, out = stage.kernel, stage.channels
-    mid = in_ch * stage.expand
+    """The layers of one block, in forward order, read from the block that :mod:`effnetv2.blocks` builds."""
+    with torch.device("meta"):
+        block = BLOCK_TYPES[stage.operator](in_ch, stage.channels, stage, stride, 0.0, "same", 1e-3)
     layers: list[Layer] = [Layer("input", f"input {in_ch} ch", in_ch, in_ch)]
-    if stage.operator == "Fused-MBConv":
-        if stage.expand == 1:
-            layers.append(Layer("conv", f"Conv{k}x{k}, stride {stride}, BN, SiLU", in_ch, out))
-        else:
-            layers.append(Layer("conv", f"Conv{k}x{k} expand ×{stage.expand}, stride {stride}, BN, SiLU", in_ch, mid))
-            layers.append(Layer("project", "Conv1x1 project, BN", mid, out))
-    else:
-        if stage.expand != 1:
-            layers.append(Layer("conv", f"Conv1x1 expand ×{stage.expand}, BN, SiLU", in_ch, mid))
-        layers.append(Layer("depthwise", f"Depthwise Conv{k}x{k}, stride {stride}, BN, SiLU", mid, mid))
-        if stage.se:
-            width = round(mid * (stage.se / stage.expand))
+    for name, child in block.named_children():  # registration order is forward order
+        if isinstance(child, ConvBNAct):
+            layers.append(_conv_layer(block, name, child))
+        elif isinstance(child, SqueezeExcite):
+            mid, width = child.reduce.in_channels, child.reduce.out_channels
             layers.append(Layer("se", f"SE {stage.se:g}: pool, 1x1 →{width}, SiLU, 1x1 →{mid}, sigmoid, ×", mid, mid))
-        layers.append(Layer("project", "Conv1x1 project, BN", mid, out))
-    if stride == 1 and in_ch == out:
+    out = stage.channels
+    if getattr(block, "drop_path", None) is not None:  # the residual: built exactly when the shapes allow it
         layers.append(Layer("add", "+ input (stochastic depth in training)", out, out))
     layers.append(Layer("output", f"output {out} ch", out, out))
     return tuple(layers)
@@ -109,7 +123,7 @@ def stage_block(model: str, stage_number: int, blocks: str | None = None, *, fir
         in_ch, stride = prev, stage.stride
     else:
         in_ch, stride = stage.channels, 1
-    return Block(f"stage{i + 1}", stage, in_ch, stride, block_layers(stage, in_ch, stride))
+    return Block(stage_name(i + 1), stage, in_ch, stride, block_layers(stage, in_ch, stride))
 
 
 def block_figure(block: Block, *, height: int = 460) -> go.Figure:

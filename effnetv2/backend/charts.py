@@ -1,18 +1,15 @@
-"""Plotly figures of the app, made from plain result dicts (the JSON the CLI prints), so any caller can draw them.
-
-A latency result is ``{"model", "blocks", "device", "dtype", "threads", "batch", "image_size", "total_ms",
-"stage_sum_ms", "stages": [{"name", "median_ms", "p10_ms", "p90_ms", "params", "macs"}, ...]}``.
-"""
+"""Plotly figures of the app, made from the engine's typed results (:class:`effnetv2.profiling.Latency`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from .config import get_arch
-from .profiling import TrainingComparison
-from .walkthrough import DEFAULT_LANGUAGE, ui_text
+from ..config import get_arch
+from ..names import stage_names
+from ..profiling import Latency, StageLatency, TrainingComparison
+from .strings import DEFAULT_LANGUAGE, ui_text
 
 PALETTE = ("#2563eb", "#f97316", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#4b5563")
 _LAYOUT = {
@@ -29,63 +26,67 @@ def _style(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
     return fig
 
 
-def describe(result: Mapping) -> str:
+def describe(result: Latency) -> str:
     """One line of measurement facts: model, blocks, device, dtype, threads, batch, size, runs."""
-    parts = [
-        f"{result['model']} ({result.get('blocks', '')})",
-        f"device {result['device']}",
-        f"dtype {result['dtype']}",
-        f"threads {result['threads']}",
-        f"batch {result['batch']}",
-        f"{_size(result['image_size'])} px",
-    ]
-    if "runs" in result:
-        parts.append(f"runs {result['runs']}")
-    return ", ".join(parts)
+    c = result.context
+    return ", ".join(
+        [
+            f"{c.model} ({c.blocks})",
+            f"device {c.device}",
+            f"dtype {c.dtype}",
+            f"threads {c.threads}",
+            f"batch {c.batch}",
+            f"{_size(c.image_size)} px",
+            f"runs {result.runs}",
+        ]
+    )
 
 
 def _size(size: int | Sequence[int]) -> str:
     return f"{size[0]}x{size[1]}" if isinstance(size, (list, tuple)) else str(size)
 
 
-def latency_figure(result: Mapping, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
+def _error_bars(stages: Sequence[StageLatency]) -> dict:
+    """p10-p90 around the median."""
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": [s.p90_ms - s.median_ms for s in stages],
+        "arrayminus": [s.median_ms - s.p10_ms for s in stages],
+    }
+
+
+def latency_figure(result: Latency, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
     """Median time per stage, with p10-p90 error bars, and the stage sum against end-to-end in the title."""
-    stages = result["stages"]
-    names = [s["name"] for s in stages]
-    med = [s["median_ms"] for s in stages]
+    stages = result.stages
     fig = go.Figure(
         go.Bar(
-            x=names,
-            y=med,
+            x=[s.name for s in stages],
+            y=[s.median_ms for s in stages],
             marker_color=PALETTE[0],
-            error_y={
-                "type": "data",
-                "symmetric": False,
-                "array": [s["p90_ms"] - s["median_ms"] for s in stages],
-                "arrayminus": [s["median_ms"] - s["p10_ms"] for s in stages],
-                "color": "#111827",
-            },
+            error_y={**_error_bars(stages), "color": "#111827"},
             hovertemplate="%{x}: %{y:.2f} ms<extra></extra>",
             name=ui_text("median_ms", lang),
         )
     )
+    c = result.context
     title = (
-        f"{ui_text('latency_chart', lang)}: {result['model']}, {_size(result['image_size'])} px — "
-        f"Σ {result['stage_sum_ms']:.1f} ms / end-to-end {result['total_ms']:.1f} ms"
+        f"{ui_text('latency_chart', lang)}: {c.model}, {_size(c.image_size)} px — "
+        f"Σ {result.stage_sum_ms:.1f} ms / end-to-end {result.total_ms:.1f} ms"
     )
     fig.update_yaxes(title_text=ui_text("median_ms", lang))
     return _style(fig, title)
 
 
-def shares(result: Mapping) -> list[tuple[str, float, float]]:
+def shares(result: Latency) -> list[tuple[str, float, float]]:
     """(stage, share of MACs, share of time) per stage; shares are fractions of the stage totals."""
-    stages = result["stages"]
-    total_macs = sum(s["macs"] for s in stages) or 1
-    total_ms = sum(s["median_ms"] for s in stages) or 1.0
-    return [(s["name"], s["macs"] / total_macs, s["median_ms"] / total_ms) for s in stages]
+    stages = result.stages
+    total_macs = sum(s.macs for s in stages) or 1
+    total_ms = sum(s.median_ms for s in stages) or 1.0
+    return [(s.name, s.macs / total_macs, s.median_ms / total_ms) for s in stages]
 
 
-def share_figure(result: Mapping, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
+def share_figure(result: Latency, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
     """Each stage's share of MACs beside its share of time: where time > MACs, the arithmetic runs slowly."""
     rows = shares(result)
     names = [r[0] for r in rows]
@@ -94,26 +95,22 @@ def share_figure(result: Mapping, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
     fig.add_bar(x=names, y=[100 * r[2] for r in rows], name=ui_text("share_time", lang), marker_color=PALETTE[1])
     fig.update_layout(barmode="group")
     fig.update_yaxes(title_text="%", ticksuffix="%")
-    return _style(fig, f"{ui_text('share_chart', lang)}: {result['model']} ({result.get('blocks', '')})")
+    c = result.context
+    return _style(fig, f"{ui_text('share_chart', lang)}: {c.model} ({c.blocks})")
 
 
 def compare_figure(
-    results: Sequence[Mapping], labels: Sequence[str] | None = None, lang: str = DEFAULT_LANGUAGE
+    results: Sequence[Latency], labels: Sequence[str] | None = None, lang: str = DEFAULT_LANGUAGE
 ) -> go.Figure:
     """Per-stage median latency of several variants side by side (same stages, e.g. baseline vs blocks)."""
     fig = go.Figure()
     for i, r in enumerate(results):
-        label = labels[i] if labels else f"{r['model']} {r.get('blocks', '')} {_size(r['image_size'])}px"
-        st = r["stages"]
+        c = r.context
+        label = labels[i] if labels else f"{c.model} {c.blocks} {_size(c.image_size)}px"
         fig.add_bar(
-            x=[s["name"] for s in st],
-            y=[s["median_ms"] for s in st],
-            error_y={
-                "type": "data",
-                "symmetric": False,
-                "array": [s["p90_ms"] - s["median_ms"] for s in st],
-                "arrayminus": [s["median_ms"] - s["p10_ms"] for s in st],
-            },
+            x=[s.name for s in r.stages],
+            y=[s.median_ms for s in r.stages],
+            error_y=_error_bars(r.stages),
             name=label,
             marker_color=PALETTE[i % len(PALETTE)],
         )
@@ -194,7 +191,7 @@ def scaling_figure(models: Sequence[str] = SCALING_MODELS, lang: str = DEFAULT_L
     for i, (m, layers) in enumerate(layers_per_stage(models).items()):
         dash = "dot" if m.startswith("efficientnet_") else "solid"
         fig.add_scatter(
-            x=[f"stage{j}" for j in range(1, len(layers) + 1)],
+            x=stage_names(len(layers)),
             y=layers,
             mode="lines+markers",
             name=m,

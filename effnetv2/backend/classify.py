@@ -1,0 +1,216 @@
+"""The Classify tab: top-k predictions on a chosen inference path, Grad-CAM, and the missing-weights notice."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from huggingface_hub import constants, try_to_load_from_cache
+
+from ..cache import LRUCache
+from ..checkpoints import CHECKPOINTS, DEFAULT_CHECKPOINT, resolve_checkpoint
+from ..config import get_arch
+from ..errors import BoundsError
+from ..gradcam import CamResult, grad_cam
+from ..gradcam import cam_targets as engine_cam_targets
+from ..hub import REVISION_ENV, WEIGHTS_ENV, Pretrained, load_pretrained, revision_from_env, weights_from_env
+from ..images import open_image
+from ..inference import Prediction, predict
+from ..names import STEM
+from ..optimize import choose_fast_path, optimize_for_inference
+from ..samples import photos
+from .limits import CLASS_INDEX, OPACITY, TOPK
+
+PATHS: dict[str, str] = {
+    "fast": "fast: folded BatchNorm, channels_last, bf16/fp16 where the hardware has it",
+    "fp32": "optimized fp32: folded BatchNorm, channels_last (same logits)",
+    "plain": "plain PyTorch fp32 (eager)",
+}
+"""Inference paths: the optimized model (``optimize_for_inference``) or the plain one."""
+DEFAULT_PATH = "fast"
+COLORMAPS = ["jet", "turbo", "viridis", "inferno"]
+_OPTIMIZED: LRUCache = LRUCache(2)
+
+
+def checkpoint_choices() -> list[str]:
+    return list(CHECKPOINTS)
+
+
+def inference_paths() -> list[tuple[str, str]]:
+    return [(label, key) for key, label in PATHS.items()]
+
+
+def cam_choices(checkpoint: str = DEFAULT_CHECKPOINT) -> list[str]:
+    """The Grad-CAM targets the app offers: the engine's list without the stem (a map of edges, not objects)."""
+    return [t for t in engine_cam_targets(get_arch(resolve_checkpoint(checkpoint).arch)) if t != STEM]
+
+
+CAM_DEFAULT_STAGE = cam_choices()[-2]
+"""The last stage: the deepest feature map with spatial extent, the classic Grad-CAM target."""
+
+
+def weights_problem(checkpoint: str = DEFAULT_CHECKPOINT) -> str | None:
+    """None when the checkpoint's weights are at hand (EFFNETV2_WEIGHTS or the HF cache), else why and how to fix.
+
+    Makes no network call, so start-up stays fast and works offline.
+    """
+    ckpt = resolve_checkpoint(checkpoint)
+    try:
+        local = weights_from_env(ckpt)
+    except ValueError as exc:
+        return f"**{WEIGHTS_ENV} is not usable:** {exc}"
+    if local is not None:
+        return None if local.is_file() else f"**{WEIGHTS_ENV} names {local}, which is not a file.**"
+    try:
+        revision = revision_from_env(ckpt)
+    except ValueError as exc:
+        return f"**{REVISION_ENV} is not usable:** {exc}"
+    if isinstance(try_to_load_from_cache(ckpt.repo_id, ckpt.filename, revision=revision), str):
+        return None
+    why = (
+        "HF_HUB_OFFLINE is set and they are not in the local cache"
+        if constants.HF_HUB_OFFLINE
+        else "they are not in the local cache yet; the first classification will try to download them from "
+        "the Hugging Face Hub (about 86 MB for V2-S)"
+    )
+    return (
+        f"**Pretrained weights for `{ckpt.name}`:** {why} (`{constants.HF_HUB_CACHE}`). To fix it, run "
+        f"`python -m effnetv2 download {ckpt.name}` on a machine with internet access (then copy the cache), "
+        f"or point `{WEIGHTS_ENV}` at a local `model.safetensors`. The Latency, Lab and Walkthrough tabs use "
+        "randomly initialised models and work without any download."
+    )
+
+
+def _check_path(path: str) -> str:
+    if path not in PATHS:
+        raise BoundsError(f"inference path must be one of {', '.join(PATHS)}, got {path!r}")
+    return path
+
+
+def pretrained_for(checkpoint: str, path: str = "plain") -> tuple[Pretrained, str]:
+    """The loaded checkpoint, with its model replaced by the optimized one on the ``fast``/``fp32`` paths."""
+    _check_path(path)
+    pre = load_pretrained(checkpoint)
+    if path == "plain":
+        return pre, "fp32"
+    key = (pre.checkpoint.name, str(pre.device), path, id(pre.model))
+    model, dtype = _OPTIMIZED.get(key, lambda: _optimized(pre, path))
+    return dataclasses.replace(pre, model=model), dtype
+
+
+def _optimized(pre: Pretrained, path: str):
+    """(model, dtype): the fast path keeps reduced precision only where it is accurate for this checkpoint.
+
+    Accurate = logits within ``ACCURATE_LOGIT_ERROR`` (2%) of the plain model's logit range on every sample
+    photo, measured once per checkpoint and device at the eval size (:func:`~effnetv2.optimize.choose_fast_path`);
+    otherwise the optimized fp32 model is used.
+    """
+    if path == "fp32":
+        return optimize_for_inference(pre.model, dtype="fp32", device=pre.device), "fp32"
+    fast = choose_fast_path(pre.model, photos(pre.transform), pre.device)
+    return fast.model, fast.dtype
+
+
+@dataclass
+class ClassifyResult:
+    predictions: list[Prediction]
+    ms: float
+    """Decoding, preprocessing, forward and softmax/top-k, measured around ``predict``."""
+    checkpoint: str
+    path: str
+    dtype: str
+    device: str
+
+    @property
+    def confidences(self) -> dict[str, float]:
+        return {p.label: float(p.prob) for p in self.predictions}
+
+    def timing_markdown(self) -> str:
+        return (
+            f"**{self.ms:.1f} ms** — decoding, preprocessing and forward on {self.device}, {self.dtype} "
+            f"({PATHS[self.path].split(':')[0]}), {self.checkpoint}"
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "predictions": [p.to_dict() for p in self.predictions],
+            **{k: getattr(self, k) for k in ("ms", "checkpoint", "path", "dtype", "device")},
+        }
+
+
+def _given(image: Any) -> Any:
+    if image is None:
+        raise BoundsError("no image: upload one, paste one or pick an example")
+    return image
+
+
+def classify(image: Any, checkpoint: str = DEFAULT_CHECKPOINT, topk: Any = TOPK.default, path: str = DEFAULT_PATH):
+    """Top-k classes of one image and the request's inference time.
+
+    The crop the model saw comes with Grad-CAM (:func:`gradcam`), not here: encoding and fetching an image
+    would add to every request's time.
+    """
+    k = TOPK.check(topk)
+    source = _given(image)
+    pre, dtype = pretrained_for(checkpoint, _check_path(path))
+    start = time.perf_counter()
+    predictions = predict(pre, [source], k)[0]  # decodes the image once, inside the timed span
+    ms = (time.perf_counter() - start) * 1e3
+    return ClassifyResult(predictions, ms, pre.checkpoint.name, path, dtype, str(pre.device))
+
+
+@dataclass
+class GradCamResult:
+    overlay: Any
+    crop: Any
+    caption: str
+    cam: CamResult
+    """The engine's result (raw maps, classes, scores)."""
+
+
+def _opacity(value: Any) -> float:
+    alpha = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+    if not OPACITY[0] <= alpha <= OPACITY[1]:
+        raise BoundsError(f"opacity must be from {OPACITY[0]} to {OPACITY[1]}, got {value!r}")
+    return alpha
+
+
+def gradcam(
+    image: Any,
+    checkpoint: str = DEFAULT_CHECKPOINT,
+    stage: str = CAM_DEFAULT_STAGE,
+    target: Any = -1,
+    opacity: Any = 0.5,
+    colormap: str = COLORMAPS[0],
+) -> GradCamResult:
+    """Grad-CAM of one class (``-1`` = the top-1) at a stage, overlaid on the exact crop the model saw.
+
+    Runs on the plain fp32 model: gradients need it, and the map should not depend on the fast path.
+    """
+    choices = cam_choices(checkpoint)
+    if stage not in choices:
+        raise BoundsError(f"Grad-CAM stage must be one of {', '.join(choices)}, got {stage!r}")
+    if colormap not in COLORMAPS:
+        raise BoundsError(f"colormap must be one of {', '.join(COLORMAPS)}, got {colormap!r}")
+    cls = CLASS_INDEX.check(target)
+    alpha = _opacity(opacity)
+    img = open_image(_given(image))
+    pre = load_pretrained(checkpoint)
+    crop = pre.transform.crop(img)
+    x = pre.transform.to_tensor(crop).unsqueeze(0)
+    cam = grad_cam(
+        pre.model,
+        x,
+        target=stage,
+        classes=None if cls < 0 else [cls],
+        image=crop,
+        opacity=alpha,
+        colormap=colormap,
+        labels=pre.labels,
+    )
+    c, label, p = cam.classes[0], cam.labels[0], cam.scores[0]
+    caption = f"Grad-CAM at **{cam.target}** for class {c} **{label}** (p = {p:.1%})"
+    return GradCamResult(cam.overlays[0], crop, caption, cam)

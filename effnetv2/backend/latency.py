@@ -1,0 +1,72 @@
+"""The Latency tab: per-stage latency of a (random-weight) model, every input bounded first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..config import Blocks
+from ..devices import DTYPES
+from ..errors import BoundsError
+from ..profiling import Benchmark, Latency, Progress, benchmark
+from .limits import BATCH, IMAGE_SIZE, RUNS
+
+DEFAULT_MODEL = "efficientnetv2_b0"
+WARMUP = 2
+
+
+def dtype_choices() -> list[str]:
+    return list(DTYPES)
+
+
+def device_choices() -> list[str]:
+    return ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _choice(name: str, value: str, choices: list[str]) -> str:
+    if value not in choices:
+        raise BoundsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class LatencyReport:
+    """What the Latency tab shows: the engine's measurement and the number of runs it was asked for."""
+
+    benchmark: Benchmark
+
+    @property
+    def latency(self) -> Latency:
+        return self.benchmark.latency
+
+    def to_dict(self) -> dict:
+        """The ``/latency`` endpoint's JSON: the CLI's ``bench --json`` keys plus ``runs``."""
+        return {**self.benchmark.to_dict(), "runs": self.latency.runs}
+
+
+def measure(
+    blocks: Blocks,
+    image_size: Any = IMAGE_SIZE.default,
+    batch: Any = BATCH.default,
+    runs: Any = RUNS.default,
+    device: str = "auto",
+    dtype: str = "fp32",
+    progress: Progress | None = None,
+) -> LatencyReport:
+    """Per-stage latency of ``blocks.model`` with those blocks; ``blocks`` comes parsed (``Blocks.parse``)."""
+    _choice("dtype", dtype, dtype_choices())
+    _choice("device", device, device_choices())
+    result = benchmark(
+        blocks.model,
+        blocks=blocks,
+        image_size=IMAGE_SIZE.check(image_size),
+        batch=BATCH.check(batch),
+        runs=RUNS.check(runs),
+        warmup=WARMUP,
+        device=device,
+        dtype=dtype,
+        progress=progress,
+    )
+    return LatencyReport(result)

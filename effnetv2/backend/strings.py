@@ -1,0 +1,160 @@
+"""The app's interface strings in English and Simplified Chinese, and how a language is chosen.
+
+One key per label, used through ``gr.I18n`` (the browser's locale picks) and for text the server makes
+(chart titles, table headers). To add a string: add a key to ``UI`` with both languages, then use
+``i18n("key")`` in ``app.py`` or ``ui_text("key", lang)`` in the back end. The walkthrough's prose lives in
+:mod:`effnetv2.backend.walkthrough_text`, the paper's numbers in :mod:`effnetv2.paper`.
+"""
+
+from __future__ import annotations
+
+import re
+
+LANGUAGES: dict[str, str] = {"en": "English", "zh-CN": "简体中文"}
+"""BCP 47 tag -> the language's own name (what the language switch shows)."""
+DEFAULT_LANGUAGE = "en"
+
+# Interface strings, one key per label, for gr.I18n (the browser locale picks) and for server-made text.
+UI: dict[str, tuple[str, str]] = {
+    "title": ("EffNetV2 Explorer", "EffNetV2 探索器"),
+    "subtitle": (
+        "See what EfficientNetV2 sees, and measure why it is fast.",
+        "看看 EfficientNetV2 看到了什么，并测量它为什么快。",
+    ),
+    "tab_classify": ("Classify", "分类"),
+    "tab_latency": ("Latency", "延迟"),
+    "tab_lab": ("Fused vs MBConv lab", "Fused 与 MBConv 实验室"),
+    "tab_walkthrough": ("Walkthrough", "论文导读"),
+    "image": ("Image", "图像"),
+    "checkpoint": ("Checkpoint", "预训练权重"),
+    "topk": ("Top-k", "前 k 个类别"),
+    "fast_path": ("Inference path", "推理路径"),
+    "classify_btn": ("Classify", "分类"),
+    "predictions": ("Predictions", "预测结果"),
+    "crop": ("What the model saw (resized and cropped)", "模型看到的图像（缩放并裁剪后）"),
+    "gradcam": ("Grad-CAM", "Grad-CAM"),
+    "gradcam_btn": ("Explain (Grad-CAM)", "解释（Grad-CAM）"),
+    "cam_stage": ("Stage", "阶段"),
+    "cam_class": ("Class", "类别"),
+    "opacity": ("Opacity", "不透明度"),
+    "colormap": ("Colormap", "色图"),
+    "request_time": ("Request time", "请求耗时"),
+    "model": ("Model", "模型"),
+    "blocks": (
+        "Blocks (F = Fused-MBConv, M = MBConv, one letter per stage)",
+        "模块（F = Fused-MBConv，M = MBConv，每阶段一个字母）",
+    ),
+    "image_size": ("Image size (px)", "图像尺寸（像素）"),
+    "batch": ("Batch", "批大小"),
+    "runs": ("Runs", "运行次数"),
+    "device": ("Device", "设备"),
+    "dtype": ("Precision", "精度"),
+    "measure_btn": ("Measure", "测量"),
+    "latency_chart": ("Per-stage latency", "各阶段延迟"),
+    "share_chart": ("Share of MACs vs share of time", "乘加占比与耗时占比"),
+    "facts": ("Measurement", "测量条件"),
+    "preset": ("Preset", "预设"),
+    "stage_toggles": ("Operator per stage", "每个阶段的算子"),
+    "compare_btn": ("Compare with the baseline", "与基线比较"),
+    "train_throughput": ("Also measure training throughput", "同时测量训练吞吐量"),
+    "lab_note": (
+        "Variants have random weights: only speed and size are compared, not accuracy. Results depend on the "
+        "hardware; the paper measured TPUv3 and V100 GPUs.",
+        "变体使用随机权重：只比较速度和大小，不比较精度。结果取决于硬件；论文在 TPUv3 和 V100 GPU 上测量。",
+    ),
+    "language": ("Language", "语言"),
+    "stage_table": ("Stage table", "阶段表"),
+    "diagram_stage": ("Draw the block of stage", "绘制该阶段的模块"),
+    "measure_throughput": ("Measure training throughput vs image size", "测量训练吞吐量与图像尺寸的关系"),
+    "measure_shares": ("Measure EfficientNet-B0 per stage", "逐阶段测量 EfficientNet-B0"),
+    "measure_table3": ("Measure the four B4 variants on this machine", "在本机上测量四个 B4 变体"),
+    "weights_missing": ("Pretrained weights unavailable", "无法获取预训练权重"),
+    "stage": ("Stage", "阶段"),
+    "operator": ("Operator", "算子"),
+    "stride": ("Stride", "步长"),
+    "channels": ("Channels", "通道数"),
+    "layers": ("Layers", "层数"),
+    "params": ("Params", "参数量"),
+    "mmacs": ("MMACs", "百万次乘加"),
+    "variant": ("Variant", "变体"),
+    "gmacs": ("GMACs", "十亿次乘加"),
+    "share_macs": ("share of MACs", "乘加占比"),
+    "share_time": ("share of time", "耗时占比"),
+    "median_ms": ("median time (ms), bars p10-p90", "中位耗时（毫秒），误差线为 p10-p90"),
+    "images_per_s": ("training images / s, bars p10-p90", "训练图像数 / 秒，误差线为 p10-p90"),
+    "verdict_supported": (
+        "Smaller images train faster here, beyond the measurement's spread.",
+        "在本机上，较小的图像训练更快，差异超出了测量的波动范围。",
+    ),
+    "verdict_contradicted": (
+        "Here a smaller image trained slower than a larger one, beyond the spread.",
+        "在本机上，出现了较小图像比较大图像训练更慢的情况，差异超出了波动范围。",
+    ),
+    "verdict_too_noisy": (
+        "This machine was too noisy to tell: the spreads overlap. Measure again when it is idle.",
+        "本机测量波动太大，无法判断：各点的波动范围相互重叠。请在机器空闲时重新测量。",
+    ),
+    "layers_per_stage": ("Layers per stage", "每阶段层数"),
+    "no_fused": ("No fused", "无 Fused"),
+    "fused_1_3": ("Fused stage 1-3", "Fused 阶段 1-3"),
+    "fused_1_5": ("Fused stage 1-5", "Fused 阶段 1-5"),
+    "fused_1_7": ("Fused stage 1-7", "Fused 阶段 1-7"),
+    "paper": ("paper", "论文"),
+    "this_machine": ("this machine", "本机"),
+}
+
+
+def ui_text(key: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """One interface string in a language (unknown languages fall back to English)."""
+    en, zh = UI[key]
+    return zh if normalize_language(lang) == "zh-CN" else en
+
+
+I18N_PREFIX = "ev2_"
+"""Prefix of this app's ``gr.I18n`` keys: Gradio's own translations use keys such as ``image`` and ``blocks``
+(namespaces of the frontend), and a clash shows "[object Object]" as the label."""
+
+
+def i18n_key(key: str) -> str:
+    if key not in UI:
+        raise KeyError(f"unknown interface string {key!r}")
+    return I18N_PREFIX + key
+
+
+def i18n_translations() -> dict[str, dict[str, str]]:
+    """``{locale: {key: text}}`` for ``gr.I18n(**...)``; ``zh`` is added so every Chinese browser matches."""
+    en = {i18n_key(k): v[0] for k, v in UI.items()}
+    zh = {i18n_key(k): v[1] for k, v in UI.items()}
+    return {"en": en, "zh-CN": zh, "zh": zh}
+
+
+def normalize_language(lang: str | None) -> str:
+    """A language tag or name -> a supported tag: any Chinese variant -> ``zh-CN``, everything else -> ``en``."""
+    if not lang:
+        return DEFAULT_LANGUAGE
+    text = str(lang).strip()
+    for tag, name in LANGUAGES.items():
+        if text in (tag, name):
+            return tag
+    return "zh-CN" if text.lower().replace("_", "-").startswith("zh") else DEFAULT_LANGUAGE
+
+
+def language_from_header(accept_language: str | None) -> str:
+    """The best supported language for an HTTP ``Accept-Language`` header (q-values respected)."""
+    if not accept_language:
+        return DEFAULT_LANGUAGE
+    ranked: list[tuple[float, int, str]] = []
+    for i, part in enumerate(accept_language.split(",")):
+        tag, _, params = part.strip().partition(";")
+        match = re.search(r"q=([0-9.]+)", params)
+        try:
+            q = float(match.group(1)) if match else 1.0
+        except ValueError:
+            q = 0.0
+        if tag and q > 0:
+            ranked.append((-q, i, tag.strip()))
+    for _, _, tag in sorted(ranked):
+        lower = tag.lower()
+        if lower.startswith("zh") or lower.startswith("en"):
+            return normalize_language(tag)
+    return DEFAULT_LANGUAGE

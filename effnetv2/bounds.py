@@ -1,0 +1,79 @@
+"""Every numeric input's range, in one place: the engine's bounds, which the CLI and the app share.
+
+A :class:`Bound` is an inclusive integer range with a default. The engine checks its inputs against the
+bounds below; the app narrows some of them for a small shared server (``effnetv2.backend.limits``), and the
+CLI's help texts quote them. Bad values raise :class:`~effnetv2.errors.BoundsError` with one line saying what
+is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import BoundsError
+
+
+@dataclass(frozen=True)
+class Bound:
+    """An inclusive integer range with a default: what a slider shows, what the API and the CLI accept."""
+
+    name: str
+    low: int
+    high: int
+    default: int
+
+    def __post_init__(self) -> None:
+        if not self.low <= self.default <= self.high:
+            raise ValueError(f"{self.name}: default {self.default} is outside {self.low}-{self.high}")
+
+    @property
+    def range(self) -> tuple[int, int]:
+        return self.low, self.high
+
+    def check(self, value: Any) -> int:
+        """``value`` as an int inside the range (whole numbers in any form: 3, 3.0, "3"), else BoundsError."""
+        whole = f"{self.name} must be a whole number from {self.low} to {self.high}, got {value!r}"
+        if isinstance(value, bool):
+            raise BoundsError(whole)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise BoundsError(whole) from None
+        if not math.isfinite(number) or number != int(number):
+            raise BoundsError(whole)
+        if not self.low <= number <= self.high:
+            raise BoundsError(f"{self.name} must be from {self.low} to {self.high}, got {int(number)}")
+        return int(number)
+
+    def narrowed(self, *, low: int | None = None, high: int | None = None, default: int | None = None) -> Bound:
+        """A tighter bound for one front end; it can never accept what this one refuses."""
+        new = dataclasses.replace(
+            self,
+            low=self.low if low is None else low,
+            high=self.high if high is None else high,
+            default=self.default if default is None else default,
+        )
+        if new.low < self.low or new.high > self.high:
+            raise ValueError(f"{self.name}: {new.low}-{new.high} is wider than {self.low}-{self.high}")
+        return new
+
+    def renamed(self, name: str) -> Bound:
+        """The same range under another name (e.g. ``training batch``), for the messages."""
+        return dataclasses.replace(self, name=name)
+
+
+# The engine's bounds keep one measurement within minutes on a small machine.
+IMAGE_SIZE = Bound("image size", 32, 1024, 224)
+BATCH = Bound("batch", 1, 64, 1)
+RUNS = Bound("runs", 1, 200, 20)
+WARMUP = Bound("warmup", 0, 50, 3)
+STEPS = Bound("steps", 1, 50, 5)
+TRAIN_BATCH = BATCH.renamed("train batch").narrowed(default=4)
+TRAIN_STEPS = STEPS.renamed("train steps")
+CLASS_INDEX = Bound("class", -1, 999, -1)
+"""A class of the 1000-class head; -1 means the top-1 class."""
+
+__all__ = ["BATCH", "CLASS_INDEX", "IMAGE_SIZE", "RUNS", "STEPS", "TRAIN_BATCH", "TRAIN_STEPS", "WARMUP", "Bound"]
