@@ -12,6 +12,7 @@ from typing import Literal
 import plotly.graph_objects as go
 
 from .config import Stage, get_arch
+from .layers import ACTIVATIONS
 
 Kind = Literal["input", "conv", "depthwise", "se", "project", "add", "output"]
 
@@ -67,21 +68,22 @@ def _arrow(fig: go.Figure, start: tuple[float, float], end: tuple[float, float],
     )  # fmt: skip
 
 
-def block_layers(stage: Stage, in_ch: int, stride: int) -> tuple[Layer, ...]:
-    """The layers of one block, in forward order, as :mod:`effnetv2.blocks` builds them."""
+def block_layers(stage: Stage, in_ch: int, stride: int, act: str = "silu") -> tuple[Layer, ...]:
+    """The layers of one block, in forward order, as :mod:`effnetv2.blocks` builds them (``act``: ``Arch.act``)."""
     k, out = stage.kernel, stage.channels
+    a = ACTIVATIONS[act].__name__  # SiLU, ReLU6
     mid = in_ch * stage.expand
     layers: list[Layer] = [Layer("input", f"input {in_ch} ch", in_ch, in_ch)]
     if stage.operator == "Fused-MBConv":
         if stage.expand == 1:
-            layers.append(Layer("conv", f"Conv{k}x{k}, stride {stride}, BN, SiLU", in_ch, out))
+            layers.append(Layer("conv", f"Conv{k}x{k}, stride {stride}, BN, {a}", in_ch, out))
         else:
-            layers.append(Layer("conv", f"Conv{k}x{k} expand ×{stage.expand}, stride {stride}, BN, SiLU", in_ch, mid))
+            layers.append(Layer("conv", f"Conv{k}x{k} expand ×{stage.expand}, stride {stride}, BN, {a}", in_ch, mid))
             layers.append(Layer("project", "Conv1x1 project, BN", mid, out))
     else:
         if stage.expand != 1:
-            layers.append(Layer("conv", f"Conv1x1 expand ×{stage.expand}, BN, SiLU", in_ch, mid))
-        layers.append(Layer("depthwise", f"Depthwise Conv{k}x{k}, stride {stride}, BN, SiLU", mid, mid))
+            layers.append(Layer("conv", f"Conv1x1 expand ×{stage.expand}, BN, {a}", in_ch, mid))
+        layers.append(Layer("depthwise", f"Depthwise Conv{k}x{k}, stride {stride}, BN, {a}", mid, mid))
         if stage.se:
             width = round(mid * (stage.se / stage.expand))
             layers.append(Layer("se", f"SE {stage.se:g}: pool, 1x1 →{width}, SiLU, 1x1 →{mid}, sigmoid, ×", mid, mid))
@@ -109,7 +111,7 @@ def stage_block(model: str, stage_number: int, blocks: str | None = None, *, fir
         in_ch, stride = prev, stage.stride
     else:
         in_ch, stride = stage.channels, 1
-    return Block(f"stage{i + 1}", stage, in_ch, stride, block_layers(stage, in_ch, stride))
+    return Block(f"stage{i + 1}", stage, in_ch, stride, block_layers(stage, in_ch, stride, spec.arch.act))
 
 
 def block_figure(block: Block, *, height: int = 460) -> go.Figure:
