@@ -1,10 +1,14 @@
-"""EffNetV2 Explorer: EfficientNetV2 and EfficientNet as data, with the official weights' exact numerics."""
+"""EffNetV2 Explorer: EfficientNetV2, EfficientNet and EfficientNet-Lite as data, with the official weights' exact
+numerics."""
 
 from .checkpoints import (
     ALIASES,
     CHECKPOINTS,
     DEFAULT_CHECKPOINT,
+    EMBEDDED_CHECKPOINT,
     Checkpoint,
+    HubFile,
+    PackageFile,
     Preprocess,
     resolve_checkpoint,
 )
@@ -15,6 +19,7 @@ from .errors import (
     CorruptWeightsError,
     DeviceError,
     EffNetV2Error,
+    EmbeddedWeightsError,
     HubError,
     HubUnavailableError,
     ImageError,
@@ -25,7 +30,18 @@ from .errors import (
     WeightsError,
     WeightsMismatchError,
 )
-from .hub import REVISION_ENV, WEIGHTS_ENV, Pretrained, download, load_pretrained
+from .hub import (
+    REVISION_ENV,
+    WEIGHTS_ENV,
+    CheckpointStatus,
+    Pretrained,
+    checkpoint_status,
+    checkpoint_statuses,
+    default_or_embedded,
+    download,
+    embedded_notice,
+    load_pretrained,
+)
 from .images import MAX_IMAGE_PIXELS, open_image
 from .inference import Prediction, predict
 from .labels import imagenet_labels
@@ -41,7 +57,7 @@ from .optimize import (
 )
 from .preprocess import EvalTransform
 from .stats import ModelStats, StageStats, model_stats, stats
-from .weights import from_timm, load_weights, read_safetensors
+from .weights import from_efficientnet_pytorch, from_timm, load_weights, read_safetensors
 
 __all__ = [
     "ACCURATE_LOGIT_ERROR",
@@ -49,23 +65,28 @@ __all__ = [
     "ARCHS",
     "CHECKPOINTS",
     "DEFAULT_CHECKPOINT",
+    "EMBEDDED_CHECKPOINT",
     "MAX_IMAGE_PIXELS",
     "REVISION_ENV",
     "WEIGHTS_ENV",
     "Arch",
     "BlocksError",
     "Checkpoint",
+    "CheckpointStatus",
     "CorruptWeightsError",
     "DeviceError",
     "DtypeSupport",
     "EffNetV2Error",
     "EfficientNet",
+    "EmbeddedWeightsError",
     "EvalTransform",
     "HubError",
+    "HubFile",
     "HubUnavailableError",
     "ImageError",
     "MemoryLimitError",
     "ModelStats",
+    "PackageFile",
     "Prediction",
     "Preprocess",
     "Pretrained",
@@ -76,14 +97,19 @@ __all__ = [
     "UnsupportedDtypeError",
     "WeightsError",
     "WeightsMismatchError",
+    "checkpoint_status",
+    "checkpoint_statuses",
     "create_model",
+    "default_or_embedded",
     "download",
     "dtype_support",
     "effnetv2_l",
     "effnetv2_m",
     "effnetv2_s",
     "effnetv2_xl",
+    "embedded_notice",
     "fastest_dtype",
+    "from_efficientnet_pytorch",
     "from_timm",
     "get_arch",
     "imagenet_labels",
