@@ -420,7 +420,13 @@ def optimize_for_inference(
     torch_dtype = _check_dtype(dtype, dev)
     if channels_last is None:
         channels_last = True
-    fuse = dev.type == "cpu" and torch_dtype in (torch.float32, torch.bfloat16) and onednn_fusion_available()
+    # oneDNN's bf16 kernels need native bf16 support (AVX-512 BW/VL/DQ or AVX-NE-CONVERT): on an AVX2-only CPU
+    # (e.g. AMD Zen 3) they raise, so bf16 there runs unfused (emulated, slow, but correct).
+    fuse = (
+        dev.type == "cpu"
+        and (torch_dtype == torch.float32 or (torch_dtype == torch.bfloat16 and dtype_support(dev)["bf16"].fast))
+        and onednn_fusion_available()
+    )
 
     out = EfficientNet.__new__(EfficientNet)  # a fresh shell: nothing (hooks included) shared with ``model``
     nn.Module.__init__(out)
