@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 from hubfake import hf_env, run_cli, run_python
+from photos import FACE_BOX, cat_on_gray
 from PIL import Image
 
 from effnetv2 import (
@@ -39,7 +40,7 @@ from effnetv2 import (
 )
 from effnetv2.cli import main
 from effnetv2.embedded import read_embedded, verified_bytes
-from effnetv2.gradcam import grad_cam
+from effnetv2.gradcam import deletion_score, grad_cam
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"
@@ -266,48 +267,19 @@ def test_fast_path_top5_equals_plain_on_the_photos(lite0, dtype):
 
 # ------------------------------------------------------------------------------------ Grad-CAM is faithful
 
-CELL = 16  # px: cells, not pixels (scattered pixels wreck any image whatever the order)
-TOP = 0.10  # cover the map's top 10% of cells
-RANDOM_ORDERS = 16
-BOX = (84, 24, 196, 136)  # where the face lies in the 224 px model input (see _cat_on_gray)
-
-
-def _cat_on_gray() -> Image.Image:
-    """Chelsea's face (a 300x300 crop of assets/chelsea.jpg, scaled to 112 px) pasted on a plain gray 256 px
-    canvas: a localized object whose place is known. The eval transform (resize 256, center crop 224) keeps
-    it whole, at BOX in the model input."""
-    face = Image.open(PHOTOS["chelsea.jpg"]).convert("RGB").crop((120, 0, 420, 300)).resize((112, 112), Image.BICUBIC)
-    canvas = Image.new("RGB", (256, 256), (128, 128, 128))
-    canvas.paste(face, (100, 40))
-    return canvas
-
 
 def test_grad_cam_is_faithful_on_a_localized_object(lite0):
-    """Deletion test (Petsiuk et al. 2018, at cell level): covering the cells the map ranks highest with the
-    background gray lowers the class probability far more than covering as many random cells. Measured here:
-    Egyptian cat 0.63 -> 0.37 (drop 0.26) for the top cells; random cells: drop about -0.02 on average."""
-    crop = lite0.transform.crop(_cat_on_gray())
-    x = lite0.transform.to_tensor(crop)
-    cam = grad_cam(lite0.model, x)  # the last stage, the top-1 class
+    """Deletion test on a made image, Chelsea's face on plain gray (tests/photos.py): covering the 10% of 16 px
+    cells the map (last stage, top-1 class) ranks highest with the background gray lowers the class probability
+    far more than covering as many random cells (mean of 16 random orders). Measured here: Egyptian cat
+    0.63 -> 0.37 (drop 0.26) for the top cells; random cells raise it slightly on average (drop about -0.02)."""
+    x = lite0.transform(cat_on_gray())
+    cam = grad_cam(lite0.model, x)
     assert cam.target == "stage7" and cam.classes[0] in CATS
-    n = x.shape[-1] // CELL
-    cells = cam.maps[0].reshape(n, CELL, n, CELL).mean((1, 3)).ravel()
-    k = round(TOP * cells.size)
-    ranked = np.argsort(-cells)[:k]
-    inside = [BOX[0] <= (i % n + 0.5) * CELL <= BOX[2] and BOX[1] <= (i // n + 0.5) * CELL <= BOX[3] for i in ranked]
+    score = deletion_score(lite0.model, x, cam, cell=16, fraction=0.1, random_orders=16, fill=0.0)  # gray is 0
+    rows, cols = score.grid
+    assert (rows, cols) == (14, 14) and len(score.top_cells) == 20 and len(score.prob_random) == 16
+    x0, y0, x1, y1 = FACE_BOX
+    inside = [x0 <= (i % cols + 0.5) * 16 <= x1 and y0 <= (i // cols + 0.5) * 16 <= y1 for i in score.top_cells]
     assert np.mean(inside) >= 0.8  # the map points at the face
-
-    def covered(order) -> torch.Tensor:
-        y = x.clone()
-        for i in order[:k]:
-            r, c = divmod(int(i), n)
-            y[:, r * CELL : (r + 1) * CELL, c * CELL : (c + 1) * CELL] = 0.0  # gray 128 is 0 after normalization
-        return y
-
-    g = np.random.default_rng(0)
-    orders = [ranked] + [g.permutation(cells.size) for _ in range(RANDOM_ORDERS)]
-    with torch.inference_mode():
-        probs = lite0.model(torch.stack([x] + [covered(o) for o in orders])).softmax(1)[:, cam.classes[0]]
-    base, top, random = float(probs[0]), float(probs[1]), probs[2:]
-    drop_top, drop_random = base - top, base - float(random.mean())
-    assert drop_top > 0.15 and drop_top > drop_random + 0.15, (base, drop_top, drop_random)
+    assert score.drop_top > 0.15 and score.drop_top > score.drop_random + 0.15, score
