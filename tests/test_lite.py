@@ -21,7 +21,7 @@ from effnetv2.cli import main
 from effnetv2.compare import NO_WEIGHTS_NOTE, compare
 from effnetv2.config import LITE_BASE, V1_BASE
 from effnetv2.diagrams import stage_block
-from effnetv2.gradcam import grad_cam
+from effnetv2.gradcam import deletion_score, grad_cam
 from effnetv2.layers import ConvBNAct, SqueezeExcite
 from effnetv2.profiling import benchmark
 
@@ -139,6 +139,16 @@ def test_grad_cam_runs_on_lite(lite0, target):
     r = grad_cam(lite0, x, target=target, relu=False, topk=2)
     assert r.maps.shape == (2, 96, 80) and r.target == target
     assert bool(torch.isfinite(torch.from_numpy(r.maps)).all()) and float(abs(r.heat).max()) <= 1.0
+
+
+def test_deletion_score_structure(lite0):
+    x = torch.randn(3, 64, 80, generator=torch.Generator().manual_seed(0))
+    cam = grad_cam(lite0, x, relu=False)
+    s = deletion_score(lite0, x, cam, cell=16, fraction=0.25, random_orders=3)
+    assert s.grid == (4, 5) and len(s.top_cells) == 5 and len(s.prob_random) == 3 and s.class_index == cam.classes[0]
+    assert 0 <= s.prob <= 1 and s.drop_top == s.prob - s.prob_top
+    with pytest.raises(ValueError, match="map of the image's size"):
+        deletion_score(lite0, x[:, :32], cam)
 
 
 # ------------------------------------------------------------------------------------------- the fast path

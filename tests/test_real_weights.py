@@ -272,7 +272,7 @@ def test_grad_cam_is_faithful_on_a_localized_object(lite0):
     """Deletion test on a made image, Chelsea's face on plain gray (tests/photos.py): covering the 10% of 16 px
     cells the map (last stage, top-1 class) ranks highest with the background gray lowers the class probability
     far more than covering as many random cells (mean of 16 random orders). Measured here: Egyptian cat
-    0.63 -> 0.37 (drop 0.26) for the top cells; random cells raise it slightly on average (drop about -0.02)."""
+    0.63 -> 0.37 (drop 0.26) for the top cells; random cells raise it slightly on average (drop -0.03)."""
     x = lite0.transform(cat_on_gray())
     cam = grad_cam(lite0.model, x)
     assert cam.target == "stage7" and cam.classes[0] in CATS
