@@ -7,7 +7,9 @@ Parameters and MACs come from ``effnetv2.stats``; latency from ``effnetv2.profil
 the fast path (``optimize_for_inference``, fp32). Both models are measured in alternating rounds so that a
 change in the machine's load hits both alike; the table gives the median of the round medians and their range
 (min-max). Weights are random: speed does not depend on their values. Prints the CPU model and the 1-minute
-load average before and after, since other work on the machine inflates every figure.
+load average before and after, since other work on the machine inflates every figure. On cores shared with
+other busy processes use ``--threads 1``: with more threads than free cores every operator waits at a barrier
+for a parked thread, and the figures measure the scheduler (docs/real-weights.md).
 """
 
 from __future__ import annotations
