@@ -125,16 +125,20 @@ def on_gradcam(image, checkpoint: str, stage: str, target: float, opacity: float
     return r.overlay, r.crop, r.caption
 
 
+@user_errors
+def on_checkpoint(checkpoint: str):
+    """Each architecture has its own stages (Lite0 has seven, V2-S six): offer the chosen one's."""
+    return gr.update(choices=classify.cam_choices(checkpoint), value=classify.default_cam_stage(checkpoint))
+
+
 def classify_tab() -> None:
-    startup = classify.weights_problem()
-    if startup:
-        gr.Markdown(startup, elem_classes="banner-warn", elem_id="weights-warning")
+    startup = classify.startup()
+    if startup.notice:
+        gr.Markdown(startup.notice, elem_classes="banner-warn", elem_id="weights-warning")
     with gr.Row():
         with gr.Column(scale=1):
             image = gr.Image(type="pil", sources=["upload", "webcam", "clipboard"], label=i18n("image"), height=320)
-            checkpoint = gr.Dropdown(
-                classify.checkpoint_choices(), value=classify.DEFAULT_CHECKPOINT, label=i18n("checkpoint")
-            )
+            checkpoint = gr.Dropdown(classify.checkpoint_choices(), value=startup.checkpoint, label=i18n("checkpoint"))
             with gr.Row():
                 k = limits.TOPK
                 topk = gr.Slider(k.low, k.high, value=k.default, step=1, label=i18n("topk"))
@@ -150,7 +154,11 @@ def classify_tab() -> None:
         crop = gr.Image(type="pil", format="jpeg", label=i18n("crop"), interactive=False, height=300)
         overlay = gr.Image(type="pil", format="jpeg", label=i18n("gradcam"), interactive=False, height=300)
     with gr.Row():
-        cam_stage = gr.Dropdown(classify.cam_choices(), value=classify.CAM_DEFAULT_STAGE, label=i18n("cam_stage"))
+        cam_stage = gr.Dropdown(
+            classify.cam_choices(startup.checkpoint),
+            value=classify.default_cam_stage(startup.checkpoint),
+            label=i18n("cam_stage"),
+        )
         cam_class = gr.Dropdown([("top-1", -1)], value=-1, label=i18n("cam_class"), allow_custom_value=True)
         opacity = gr.Slider(*limits.OPACITY, value=0.5, step=0.05, label=i18n("opacity"))
         colormap = gr.Dropdown(classify.COLORMAPS, value=classify.COLORMAPS[0], label=i18n("colormap"))
@@ -167,6 +175,7 @@ def classify_tab() -> None:
         on_gradcam, cam_in, cam_out, api_name="gradcam_after_classify", preprocess=False, **PRIVATE, **TORCH
     )
     cam_btn.click(on_gradcam, cam_in, cam_out, api_name="gradcam", preprocess=False, **TORCH)
+    checkpoint.change(on_checkpoint, checkpoint, cam_stage, **PRIVATE)
 
 
 # ------------------------------------------------------------------------------------------------ Latency

@@ -1,4 +1,5 @@
-"""EffNetV2 Explorer: EfficientNetV2 and EfficientNet as data, with the official weights' exact numerics.
+"""EffNetV2 Explorer: EfficientNetV2, EfficientNet and EfficientNet-Lite as data, with the official weights' exact
+numerics.
 
 The public API is ``__all__`` below: build a model (:func:`create_model`), load a Hub checkpoint
 (:func:`load_pretrained`), classify (:func:`predict`), count (:func:`stats`) and measure (:func:`benchmark`,
@@ -11,7 +12,10 @@ from .checkpoints import (
     ALIASES,
     CHECKPOINTS,
     DEFAULT_CHECKPOINT,
+    EMBEDDED_CHECKPOINT,
     Checkpoint,
+    HubFile,
+    PackageFile,
     Preprocess,
     resolve_checkpoint,
 )
@@ -23,6 +27,7 @@ from .errors import (
     CorruptWeightsError,
     DeviceError,
     EffNetV2Error,
+    EmbeddedWeightsError,
     HubError,
     HubUnavailableError,
     ImageError,
@@ -33,7 +38,18 @@ from .errors import (
     WeightsError,
     WeightsMismatchError,
 )
-from .hub import REVISION_ENV, WEIGHTS_ENV, Pretrained, download, load_pretrained
+from .hub import (
+    REVISION_ENV,
+    WEIGHTS_ENV,
+    CheckpointStatus,
+    Pretrained,
+    checkpoint_status,
+    checkpoint_statuses,
+    default_or_embedded,
+    download,
+    embedded_notice,
+    load_pretrained,
+)
 from .images import MAX_IMAGE_PIXELS, open_image
 from .inference import Prediction, predict
 from .labels import imagenet_labels
@@ -50,7 +66,7 @@ from .precision import DTYPE_NAMES, CpuCapabilities, DtypeSupport, cpu_capabilit
 from .preprocess import EvalTransform
 from .profiling import Benchmark, Latency, Throughput, benchmark, stage_latency, training_throughput
 from .stats import ModelStats, StageStats, model_stats, stats
-from .weights import from_timm, load_weights, read_safetensors
+from .weights import from_efficientnet_pytorch, from_timm, load_weights, read_safetensors
 
 __all__ = [
     "ACCURATE_LOGIT_ERROR",
@@ -59,6 +75,7 @@ __all__ = [
     "CHECKPOINTS",
     "DEFAULT_CHECKPOINT",
     "DTYPE_NAMES",
+    "EMBEDDED_CHECKPOINT",
     "MAX_IMAGE_PIXELS",
     "REVISION_ENV",
     "WEIGHTS_ENV",
@@ -68,6 +85,7 @@ __all__ = [
     "BlocksError",
     "Bound",
     "Checkpoint",
+    "CheckpointStatus",
     "Comparison",
     "CorruptWeightsError",
     "CpuCapabilities",
@@ -75,14 +93,17 @@ __all__ = [
     "DtypeSupport",
     "EffNetV2Error",
     "EfficientNet",
+    "EmbeddedWeightsError",
     "EvalTransform",
     "FastPath",
     "HubError",
+    "HubFile",
     "HubUnavailableError",
     "ImageError",
     "Latency",
     "MemoryLimitError",
     "ModelStats",
+    "PackageFile",
     "Prediction",
     "Preprocess",
     "Pretrained",
@@ -95,17 +116,22 @@ __all__ = [
     "WeightsError",
     "WeightsMismatchError",
     "benchmark",
+    "checkpoint_status",
+    "checkpoint_statuses",
     "choose_fast_path",
     "compare",
     "cpu_capabilities",
     "create_model",
+    "default_or_embedded",
     "download",
     "dtype_support",
     "effnetv2_l",
     "effnetv2_m",
     "effnetv2_s",
     "effnetv2_xl",
+    "embedded_notice",
     "fastest_dtype",
+    "from_efficientnet_pytorch",
     "from_timm",
     "get_arch",
     "imagenet_labels",

@@ -3,7 +3,7 @@
 MBConv: 1x1 expand -> depthwise kxk (stride) -> SE -> 1x1 project. With expansion 1 the expand conv is
 dropped (V1's depthwise-separable first stage). Fused-MBConv: kxk expand (stride) -> 1x1 project; with
 expansion 1 it is a single kxk conv (V2's first stage). Both add the input back (through stochastic depth)
-when stride is 1 and channels are unchanged.
+when stride is 1 and channels are unchanged. ``act`` names the activation (SiLU; ReLU6 in Lite).
 """
 
 from __future__ import annotations
@@ -21,16 +21,24 @@ def _residual(x: torch.Tensor, y: torch.Tensor, drop: StochasticDepth | None) ->
 
 class MBConv(nn.Module):
     def __init__(
-        self, in_ch: int, out_ch: int, stage: Stage, stride: int, drop_path: float, padding: str, bn_eps: float
+        self,
+        in_ch: int,
+        out_ch: int,
+        stage: Stage,
+        stride: int,
+        drop_path: float,
+        padding: str,
+        bn_eps: float,
+        act: str = "silu",
     ):
         super().__init__()
         mid = in_ch * stage.expand
         k = stage.kernel
-        self.expand = ConvBNAct(in_ch, mid, 1, bn_eps=bn_eps) if stage.expand != 1 else None
-        self.depthwise = ConvBNAct(mid, mid, k, stride, groups=mid, padding=padding, bn_eps=bn_eps)
+        self.expand = ConvBNAct(in_ch, mid, 1, act=act, bn_eps=bn_eps) if stage.expand != 1 else None
+        self.depthwise = ConvBNAct(mid, mid, k, stride, groups=mid, act=act, padding=padding, bn_eps=bn_eps)
         # SE width comes from the block *input* (TF's rule), rounded as the official code does.
         self.se = SqueezeExcite(mid, round(mid * (stage.se / stage.expand))) if stage.se else None
-        self.project = ConvBNAct(mid, out_ch, 1, act=False, bn_eps=bn_eps)
+        self.project = ConvBNAct(mid, out_ch, 1, act=None, bn_eps=bn_eps)
         self.drop_path = StochasticDepth(drop_path) if stride == 1 and in_ch == out_ch else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -43,17 +51,25 @@ class MBConv(nn.Module):
 
 class FusedMBConv(nn.Module):
     def __init__(
-        self, in_ch: int, out_ch: int, stage: Stage, stride: int, drop_path: float, padding: str, bn_eps: float
+        self,
+        in_ch: int,
+        out_ch: int,
+        stage: Stage,
+        stride: int,
+        drop_path: float,
+        padding: str,
+        bn_eps: float,
+        act: str = "silu",
     ):
         super().__init__()
         k = stage.kernel
         if stage.expand == 1:  # a single conv: the paper's "Conv3x3" / Fused-MBConv1
-            self.expand = ConvBNAct(in_ch, out_ch, k, stride, padding=padding, bn_eps=bn_eps)
+            self.expand = ConvBNAct(in_ch, out_ch, k, stride, act=act, padding=padding, bn_eps=bn_eps)
             self.project = None
         else:
             mid = in_ch * stage.expand
-            self.expand = ConvBNAct(in_ch, mid, k, stride, padding=padding, bn_eps=bn_eps)
-            self.project = ConvBNAct(mid, out_ch, 1, act=False, bn_eps=bn_eps)
+            self.expand = ConvBNAct(in_ch, mid, k, stride, act=act, padding=padding, bn_eps=bn_eps)
+            self.project = ConvBNAct(mid, out_ch, 1, act=None, bn_eps=bn_eps)
         self.drop_path = StochasticDepth(drop_path) if stride == 1 and in_ch == out_ch else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -86,13 +86,28 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkpoint(args: argparse.Namespace) -> str:
+    """``--checkpoint`` as given. Without one: the default checkpoint, or the embedded Lite0 when the default's
+    weights are not on this machine (no --weights, --revision or EFFNETV2_WEIGHTS for it), with a note on stderr.
+    """
+    from .checkpoints import DEFAULT_CHECKPOINT
+    from .hub import default_or_embedded
+
+    if args.checkpoint is not None or args.weights is not None or args.revision is not None:
+        return args.checkpoint or DEFAULT_CHECKPOINT
+    ckpt, notice = default_or_embedded(DEFAULT_CHECKPOINT)
+    if notice:
+        print(f"{PROG} {args.command}: note: {notice}", file=sys.stderr)
+    return ckpt.name
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from .hub import load_pretrained
     from .inference import check_topk, predict
 
     _quiet_hub_client()
     pretrained = load_pretrained(
-        args.checkpoint, weights=args.weights, revision=args.revision, device=args.device, size=args.size
+        _checkpoint(args), weights=args.weights, revision=args.revision, device=args.device, size=args.size
     )
     check_topk(args.topk, pretrained.checkpoint.num_classes)  # before reading any image
     results: list[dict] = []
@@ -194,7 +209,7 @@ def cmd_cam(args: argparse.Namespace) -> int:
         raise ValueError(f"--out must be a .png file, got {args.out!r}")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"--out: no such folder {str(out.parent)!r}")
-    pretrained = load_pretrained(args.checkpoint, weights=args.weights, revision=args.revision, device=args.device)
+    pretrained = load_pretrained(_checkpoint(args), weights=args.weights, revision=args.revision, device=args.device)
     crop = pretrained.transform.crop(open_image(args.image))
     result = grad_cam(
         pretrained.model,
@@ -270,10 +285,16 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print one JSON object")
     info.set_defaults(handler=cmd_info)
 
-    from .checkpoints import ALIASES, DEFAULT_CHECKPOINT
+    from .checkpoints import ALIASES, DEFAULT_CHECKPOINT, EMBEDDED_CHECKPOINT
 
-    names = f"a timm name (e.g. {DEFAULT_CHECKPOINT}) or an alias: {', '.join(ALIASES)}"
-    dl = sub.add_parser("download", help="fetch pretrained weights into the Hugging Face cache (for offline use)")
+    names = f"a checkpoint name (e.g. {DEFAULT_CHECKPOINT}) or an alias: {', '.join(ALIASES)}"
+    default = (
+        f"default: {DEFAULT_CHECKPOINT}, or {EMBEDDED_CHECKPOINT} (installed with a pip package, no Hub) when "
+        "the default's weights are not on this machine"
+    )
+    dl = sub.add_parser(
+        "download", help="fetch pretrained weights into the Hugging Face cache (for offline use); embedded: verify"
+    )
     dl.add_argument("checkpoint", nargs="+", help=names)
     dl.add_argument("--revision", help=REVISION_HELP)
     dl.add_argument("--force", action="store_true", help="download again, replacing a corrupt cached copy")
@@ -281,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("predict", help="top-k ImageNet classes of images with pretrained weights")
     pr.add_argument("image", nargs="+", help="image files (any format PIL reads); a bad one does not stop the rest")
-    pr.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help=f"{names} (default: {DEFAULT_CHECKPOINT})")
+    pr.add_argument("--checkpoint", help=f"{names} ({default})")
     pr.add_argument("--weights", help="a local .safetensors file instead of the Hub")
     pr.add_argument("--revision", help=REVISION_HELP)
     pr.add_argument("--size", choices=("test", "train"), default="test", help="eval image size (default: test)")
@@ -318,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cam = sub.add_parser("cam", help="Grad-CAM overlay of an image on the crop the model sees")
     cam.add_argument("image", help="an image file (any format PIL reads)")
-    cam.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help=f"{names} (default: {DEFAULT_CHECKPOINT})")
+    cam.add_argument("--checkpoint", help=f"{names} ({default})")
     cam.add_argument("--weights", help="a local .safetensors file instead of the Hub")
     cam.add_argument("--revision", help=REVISION_HELP)
     cam.add_argument("--stage", help="stem, stage1 ... stageN or head (default: the last stage)")

@@ -3,6 +3,9 @@
 A table lists the *base* stages; an architecture scales it by a width and a depth multiplier
 (EfficientNet's compound scaling). Letters in ``blocks`` pick Fused-MBConv (``F``) or MBConv (``M``)
 per stage, so that the paper's MBConv vs Fused-MBConv experiment is a one-string change.
+
+Three families: EfficientNetV2, EfficientNet (V1) and EfficientNet-Lite, V1 made for phones and edge
+accelerators (no SE, ReLU6, stem and head kept at every width, first and last stages kept at every depth).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import Literal
 from .errors import BlocksError, UnknownModelError
 
 Operator = Literal["Fused-MBConv", "MBConv"]
+Activation = Literal["silu", "relu6"]
+Family = Literal["EfficientNetV2", "EfficientNet", "EfficientNet-Lite"]
 LETTER_OF: dict[str, str] = {"Fused-MBConv": "F", "MBConv": "M"}
 OPERATOR_OF: dict[str, Operator] = {"F": "Fused-MBConv", "M": "MBConv"}
 SE_RATIO = 0.25
@@ -104,6 +109,9 @@ V1_BASE = _stages(  # EfficientNet-B0 (Tan & Le, 2019); stage 1 is MBConv1 = dep
     ("M", 6, 5, 2, 192, 4, SE_RATIO),
     ("M", 6, 3, 1, 320, 1, SE_RATIO),
 )
+# EfficientNet-Lite (TF's efficientnet/lite): V1's table without squeeze-and-excitation. Lite also swaps SiLU
+# for ReLU6 and fixes the stem, the head and the first and last stages' depth: see the Arch fields below.
+LITE_BASE = tuple(replace(s, se=0.0) for s in V1_BASE)
 
 
 @dataclass(frozen=True)
@@ -111,7 +119,7 @@ class Arch:
     """A named architecture: a base table plus compound scaling and the numerics of the TF originals."""
 
     name: str
-    family: Literal["EfficientNetV2", "EfficientNet"]
+    family: Family
     stages: tuple[Stage, ...]
     stem: int
     head: int
@@ -122,11 +130,23 @@ class Arch:
     dropout: float = 0.2
     image_size: int = 224
     """The evaluation size of the official checkpoint (the default for statistics and benchmarks)."""
+    act: Activation = "silu"
+    """Every activation but SE's: SiLU (swish) in V1/V2; ReLU6 in Lite, whose bounded output range makes
+    post-training 8-bit quantization easy (TF's Lite README gives that reason)."""
+    mbconv_se: float = SE_RATIO
+    """The SE ratio of MBConv stages, also those a ``blocks`` switch makes: 0.25, and 0 in Lite (no SE)."""
+    fixed_stem_head: bool = False
+    """Lite keeps the stem (32) and head (1280) channels at every width, so scaled-up models stay small and fast."""
+    fixed_first_last: bool = False
+    """Lite keeps the first and last stages' depth at every depth multiplier."""
 
     def channels(self, c: int) -> int:
         return make_divisible(c * self.width, 8, self.round_limit)
 
-    def repeats(self, n: int) -> int:
+    def repeats(self, n: int, stage: int | None = None) -> int:
+        """Scaled layers of a stage (``stage``: its 0-based index, for Lite's fixed first and last stages)."""
+        if self.fixed_first_last and stage in (0, len(self.stages) - 1):
+            return n
         return math.ceil(n * self.depth)
 
     @property
@@ -138,11 +158,15 @@ class Arch:
         letters = self.validate_blocks(blocks)
         stages = tuple(
             switch_operator(
-                replace(s, channels=self.channels(s.channels), layers=self.repeats(s.layers)), OPERATOR_OF[letter]
+                replace(s, channels=self.channels(s.channels), layers=self.repeats(s.layers, i)),
+                OPERATOR_OF[letter],
+                self.mbconv_se,
             )
-            for s, letter in zip(self.stages, letters, strict=True)
+            for i, (s, letter) in enumerate(zip(self.stages, letters, strict=True))
         )
-        return ScaledArch(self, letters, self.channels(self.stem), self.channels(self.head), stages)
+        fixed = self.fixed_stem_head
+        stem, head = (self.stem, self.head) if fixed else (self.channels(self.stem), self.channels(self.head))
+        return ScaledArch(self, letters, stem, head, stages)
 
     def validate_blocks(self, blocks: str | None) -> str:
         if blocks is None:
@@ -205,15 +229,16 @@ class ScaledArch:
     stages: tuple[Stage, ...]
 
 
-def switch_operator(stage: Stage, operator: Operator) -> Stage:
-    """The rules of a switch: Fused-MBConv has no SE; MBConv has SE 0.25; expansion and kernel are kept.
+def switch_operator(stage: Stage, operator: Operator, mbconv_se: float = SE_RATIO) -> Stage:
+    """The rules of a switch: Fused-MBConv has no SE; MBConv has the family's SE (0.25; none in Lite);
+    expansion and kernel are kept.
 
     So an expansion-1 stage switched to MBConv becomes depthwise-separable (depthwise kxk, SE, 1x1 project),
     and an expansion-1 stage switched to Fused-MBConv becomes a single kxk conv.
     """
     if operator == stage.operator:
         return stage
-    return replace(stage, operator=operator, se=SE_RATIO if operator == "MBConv" else 0.0)
+    return replace(stage, operator=operator, se=mbconv_se if operator == "MBConv" else 0.0)
 
 
 def make_divisible(v: float, divisor: int = 8, round_limit: float = 0.0) -> int:
@@ -243,6 +268,25 @@ def _v1(name: str, width: float, depth: float, image_size: int, dropout: float) 
     return Arch(name, "EfficientNet", V1_BASE, 32, 1280, width, depth, 0.9, dropout, image_size)
 
 
+def _lite(name: str, width: float, depth: float, image_size: int, dropout: float) -> Arch:
+    return Arch(
+        name,
+        "EfficientNet-Lite",
+        LITE_BASE,
+        32,
+        1280,
+        width,
+        depth,
+        0.9,
+        dropout,
+        image_size,
+        act="relu6",
+        mbconv_se=0.0,
+        fixed_stem_head=True,
+        fixed_first_last=True,
+    )
+
+
 ARCHS: dict[str, Arch] = {
     a.name: a
     for a in (
@@ -264,6 +308,13 @@ ARCHS: dict[str, Arch] = {
         _v1("efficientnet_b5", 1.6, 2.2, 456, 0.4),
         _v1("efficientnet_b6", 1.8, 2.6, 528, 0.5),
         _v1("efficientnet_b7", 2.0, 3.1, 600, 0.5),
+        # EfficientNet-Lite: (width, depth, dropout) from TF's lite builder; sizes are the eval sizes of timm's
+        # ports (TF's table says 280 and 300 for Lite3 and Lite4; the checkpoints are evaluated at 300 and 380).
+        _lite("efficientnet_lite0", 1.0, 1.0, 224, 0.2),
+        _lite("efficientnet_lite1", 1.0, 1.1, 240, 0.2),
+        _lite("efficientnet_lite2", 1.1, 1.2, 260, 0.3),
+        _lite("efficientnet_lite3", 1.2, 1.4, 300, 0.3),
+        _lite("efficientnet_lite4", 1.4, 1.8, 380, 0.3),
     )
 }
 

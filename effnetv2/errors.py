@@ -25,6 +25,11 @@ class CorruptWeightsError(WeightsError):
     """A weights file that is truncated, corrupt or not safetensors."""
 
 
+class EmbeddedWeightsError(WeightsError):
+    """The package that holds an embedded checkpoint is not installed, lacks the file, or the file's sha256 is not
+    the pinned one (altered, or another version): nothing was read; the message says what to install."""
+
+
 class UnknownCheckpointError(EffNetV2Error, ValueError):
     """A pretrained checkpoint name that is not in the registry."""
 

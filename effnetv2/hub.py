@@ -1,10 +1,13 @@
-"""Pretrained weights from the Hugging Face Hub: download, verify, load, and keep a few models in memory.
+"""Pretrained weights: download, verify, load, keep a few models in memory, and say which are usable offline.
 
 Downloads go through ``huggingface_hub.hf_hub_download``, so the usual variables apply (``HF_HOME``,
 ``HF_HUB_CACHE``, ``HF_HUB_OFFLINE``, ``HF_ENDPOINT``; read when ``huggingface_hub`` is first imported) and a
 warm cache works offline. Files are checked before use (a truncated download is named, never silently
 reused) and read as safetensors only, so loading never runs code. ``revision=`` or ``EFFNETV2_REVISION``
-pin a Hub revision; ``weights=`` or ``EFFNETV2_WEIGHTS`` skip the Hub altogether.
+pin a Hub revision; ``weights=`` or ``EFFNETV2_WEIGHTS`` skip the Hub altogether. The embedded checkpoint
+(``embedded``) comes from an installed package, verified by :mod:`effnetv2.embedded`: no Hub at all.
+:func:`checkpoint_status` says what is usable now, and :func:`default_or_embedded` falls back to the embedded
+Lite0 when the default checkpoint cannot be had offline.
 """
 
 from __future__ import annotations
@@ -21,9 +24,23 @@ from typing import Literal
 import torch
 
 from .cache import LRUCache
-from .checkpoints import Checkpoint, Preprocess, resolve_checkpoint
+from .checkpoints import (
+    CHECKPOINTS,
+    DEFAULT_CHECKPOINT,
+    EMBEDDED_CHECKPOINT,
+    Checkpoint,
+    HubFile,
+    Preprocess,
+    resolve_checkpoint,
+)
 from .devices import resolve_device
-from .errors import CorruptWeightsError, HubError, HubUnavailableError, WeightsMismatchError
+from .errors import (
+    CorruptWeightsError,
+    EmbeddedWeightsError,
+    HubError,
+    HubUnavailableError,
+    WeightsMismatchError,
+)
 from .model import EfficientNet, create_model
 from .preprocess import EvalTransform
 
@@ -149,11 +166,16 @@ def download(checkpoint: str | Checkpoint, *, revision: str | None = None, force
     """Fetch a checkpoint's weights into the HF cache (or find them there); returns the verified file's path.
 
     ``force`` downloads again over a corrupt cached copy; ``revision`` defaults to :data:`REVISION_ENV`'s, so
-    that a prefetch fetches what the app will load.
+    that a prefetch fetches what the app will load. An embedded checkpoint is only located and verified.
     """
     from huggingface_hub import hf_hub_download
 
     ckpt = resolve_checkpoint(checkpoint)
+    if not isinstance(ckpt.source, HubFile):  # installed with a package: nothing to fetch, only to verify
+        _no_revision(ckpt, revision)
+        from .embedded import verified_bytes
+
+        return verified_bytes(ckpt)[0]
     revision = revision or revision_from_env(ckpt)
     path = _hub_call(
         ckpt,
@@ -215,6 +237,22 @@ def cached_models() -> list[tuple[str, str | None, str | None, str]]:
     return _MODELS.keys()  # type: ignore[return-value]
 
 
+def _no_revision(ckpt: Checkpoint, revision: str | None) -> None:
+    if revision:
+        raise ValueError(f"{ckpt.name} comes from {ckpt.source.where}, not the Hub: it has no revision {revision!r}")
+
+
+def _load_embedded(ckpt: Checkpoint, device: torch.device) -> tuple[EfficientNet, Path]:
+    from .embedded import read_embedded
+
+    path, state = read_embedded(ckpt)
+    try:
+        model = create_model(ckpt.arch, num_classes=ckpt.num_classes, weights=state)
+    except WeightsMismatchError as exc:
+        raise WeightsMismatchError(f"{path.name} for {ckpt.name}: {exc}") from None
+    return model.to(device).eval(), path
+
+
 def _load_model(ckpt: Checkpoint, path: Path, device: torch.device, from_hub: bool) -> EfficientNet:
     try:
         if path.suffix == ".safetensors":  # anything else is refused by create_model, pickles included
@@ -239,7 +277,8 @@ def load_pretrained(
 
     ``weights`` (or :data:`WEIGHTS_ENV`) is a local ``.safetensors`` file in timm's layout or this package's;
     otherwise the file comes from the Hub or its cache (``revision``, or :data:`REVISION_ENV`, pins a branch,
-    tag or commit). The model is shared through a small in-memory cache: treat it as read-only.
+    tag or commit), or, for the embedded checkpoint, from its installed package (sha256-checked first).
+    The model is shared through a small in-memory cache: treat it as read-only.
     """
     from .labels import labels_for
 
@@ -250,10 +289,16 @@ def load_pretrained(
     if local is not None and not local.is_file():
         source = "" if weights is not None else f" ({WEIGHTS_ENV})"
         raise CorruptWeightsError(f"{local}{source}: no such weights file")
-    revision = revision or revision_from_env(ckpt)
+    hub = isinstance(ckpt.source, HubFile)
+    if hub:
+        revision = revision or revision_from_env(ckpt)
+    else:
+        _no_revision(ckpt, revision)
     key = (ckpt.name, str(local.resolve()) if local else None, None if local else revision, str(dev))
 
     def load() -> tuple[EfficientNet, Path]:
+        if local is None and not hub:
+            return _load_embedded(ckpt, dev)
         path = local if local is not None else download(ckpt, revision=revision)
         return _load_model(ckpt, path, dev, from_hub=local is None), path
 
@@ -267,3 +312,99 @@ def load_pretrained(
         device=dev,
         weights_path=path,
     )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What is usable now, without a network: the app's and CLI's "no Hub" mode
+
+WeightsState = Literal["local", "cached", "embedded", "download", "install"]
+
+
+@dataclass(frozen=True)
+class CheckpointStatus:
+    """Whether a checkpoint's weights are at hand now, with no network call, and where or how to get them.
+
+    ``state``: "local" (the file :data:`WEIGHTS_ENV` names), "cached" (in the Hugging Face cache, verified),
+    "embedded" (its package is installed and its file verified), "download" (must come from the Hub first),
+    "install" (an embedded checkpoint whose package is missing or altered). ``note``: one line, where the
+    weights are or what to run.
+    """
+
+    checkpoint: Checkpoint
+    state: WeightsState
+    path: Path | None
+    note: str
+
+    @property
+    def usable(self) -> bool:
+        """Loadable now, offline."""
+        return self.state in ("local", "cached", "embedded")
+
+
+def _hub_status(ckpt: Checkpoint) -> CheckpointStatus:
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    fetch = f"run `python -m effnetv2 download {ckpt.alias or ckpt.name}`"
+    cached = try_to_load_from_cache(ckpt.repo_id, ckpt.filename, revision=revision_from_env(ckpt))
+    if not isinstance(cached, str):
+        return CheckpointStatus(
+            ckpt, "download", None, f"not in the Hugging Face cache ({constants.HF_HUB_CACHE}): {fetch}"
+        )
+    try:
+        verify_safetensors(cached)
+    except CorruptWeightsError as exc:
+        return CheckpointStatus(ckpt, "download", None, f"{exc}; {fetch} --force")
+    return CheckpointStatus(ckpt, "cached", Path(cached), f"in the Hugging Face cache: {cached}")
+
+
+def checkpoint_status(checkpoint: str | Checkpoint) -> CheckpointStatus:
+    """Whether ``checkpoint`` can be loaded now without a network (no HTTP call is made), and where from.
+
+    An embedded checkpoint's file is hashed (19 MB, tens of ms) so that "usable" means it will load.
+    """
+    from .embedded import verified_bytes
+
+    ckpt = resolve_checkpoint(checkpoint)
+    local = weights_from_env(ckpt)
+    if local is not None:
+        if local.is_file():
+            return CheckpointStatus(ckpt, "local", local, f"{WEIGHTS_ENV} names {local}")
+        return CheckpointStatus(ckpt, "download", None, f"{WEIGHTS_ENV} names {local}, which is not a file")
+    if isinstance(ckpt.source, HubFile):
+        return _hub_status(ckpt)
+    try:
+        path, _ = verified_bytes(ckpt)
+    except EmbeddedWeightsError as exc:
+        return CheckpointStatus(ckpt, "install", None, str(exc))
+    return CheckpointStatus(ckpt, "embedded", path, f"installed with {ckpt.source.requirement}: {path}")
+
+
+def checkpoint_statuses() -> list[CheckpointStatus]:
+    """:func:`checkpoint_status` of every registered checkpoint, in registry order: what works offline now."""
+    return [checkpoint_status(c) for c in CHECKPOINTS.values()]
+
+
+def embedded_notice(instead_of: str | Checkpoint = DEFAULT_CHECKPOINT) -> str:
+    """The one line shown when the embedded Lite0 stands in for ``instead_of``: what is shown, how to get it."""
+    ckpt = resolve_checkpoint(instead_of)
+    return (
+        f"Showing the embedded EfficientNet-Lite0 ({EMBEDDED_CHECKPOINT}): the weights of {ckpt.name} are not on "
+        f"this machine. To get them, run `python -m effnetv2 download {ckpt.alias or ckpt.name}` on a connected "
+        "machine (it fills the Hugging Face cache)."
+    )
+
+
+def default_or_embedded(checkpoint: str | Checkpoint = DEFAULT_CHECKPOINT) -> tuple[Checkpoint, str | None]:
+    """``checkpoint`` (default: :data:`DEFAULT_CHECKPOINT`) if it is usable offline, else the embedded Lite0.
+
+    Returns (the checkpoint to load, None) or (the embedded checkpoint, :func:`embedded_notice`). When the
+    embedded one is not usable either, ``checkpoint`` is returned unchanged (loading it may still download it,
+    or say why not). No network call is made: the choice is the same online and offline, and fast.
+    """
+    ckpt = resolve_checkpoint(checkpoint)
+    if checkpoint_status(ckpt).usable:
+        return ckpt, None
+    embedded = resolve_checkpoint(EMBEDDED_CHECKPOINT)
+    if checkpoint_status(embedded).usable:
+        return embedded, embedded_notice(ckpt)
+    return ckpt, None

@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 PADDING_MODES = ("same", "symmetric")
+ACTIVATIONS: dict[str, type[nn.Module]] = {"silu": nn.SiLU, "relu6": nn.ReLU6}
+"""The architectures' activations by name (``Arch.act``): SiLU in V1/V2, ReLU6 in Lite."""
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -45,7 +47,7 @@ def make_conv(
 
 
 class ConvBNAct(nn.Module):
-    """conv -> BatchNorm -> SiLU (or no activation for the linear 1x1 projections)."""
+    """conv -> BatchNorm -> activation (``act``: "silu", "relu6", or None for the linear 1x1 projections)."""
 
     def __init__(
         self,
@@ -55,7 +57,7 @@ class ConvBNAct(nn.Module):
         stride: int = 1,
         *,
         groups: int = 1,
-        act: bool = True,
+        act: str | None = "silu",
         padding: str = "same",
         bn_eps: float = 1e-3,
     ):
@@ -63,7 +65,7 @@ class ConvBNAct(nn.Module):
         self.conv = make_conv(in_ch, out_ch, kernel, stride, groups=groups, padding=padding)
         self.bn = nn.BatchNorm2d(out_ch, eps=bn_eps)
         # Never in place: Grad-CAM and timing hooks keep these outputs.
-        self.act = nn.SiLU() if act else nn.Identity()
+        self.act = ACTIVATIONS[act]() if act else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.bn(self.conv(x)))

@@ -23,11 +23,11 @@ StateDict = dict[str, torch.Tensor]
 
 
 class Head(nn.Module):
-    """Conv1x1 -> BN -> SiLU -> global average pool -> dropout (training only) -> FC."""
+    """Conv1x1 -> BN -> SiLU (ReLU6 in Lite) -> global average pool -> dropout (training only) -> FC."""
 
-    def __init__(self, in_ch: int, features: int, num_classes: int, dropout: float, bn_eps: float):
+    def __init__(self, in_ch: int, features: int, num_classes: int, dropout: float, bn_eps: float, act: str = "silu"):
         super().__init__()
-        self.conv = ConvBNAct(in_ch, features, 1, bn_eps=bn_eps)
+        self.conv = ConvBNAct(in_ch, features, 1, act=act, bn_eps=bn_eps)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(features, num_classes) if num_classes > 0 else nn.Identity()
@@ -54,7 +54,8 @@ class EfficientNet(nn.Module):
             raise ValueError(f"padding must be one of {', '.join(PADDING_MODES)}, got {padding!r}")
         self.spec = spec
         self.num_classes = num_classes
-        self.stem = ConvBNAct(3, spec.stem, 3, 2, padding=padding, bn_eps=bn_eps)
+        act = spec.arch.act
+        self.stem = ConvBNAct(3, spec.stem, 3, 2, act=act, padding=padding, bn_eps=bn_eps)
         total = sum(s.layers for s in spec.stages)
         index, in_ch = 0, spec.stem
         self.stage_names = [STEM]
@@ -64,14 +65,14 @@ class EfficientNet(nn.Module):
                 # Stochastic depth grows linearly with depth (rate * block index / block count).
                 rate = drop_path_rate * index / total
                 block = BLOCK_TYPES[stage.operator](
-                    in_ch, stage.channels, stage, stage.stride if i == 0 else 1, rate, padding, bn_eps
+                    in_ch, stage.channels, stage, stage.stride if i == 0 else 1, rate, padding, bn_eps, act
                 )
                 blocks.append(block)
                 in_ch, index = stage.channels, index + 1
             self.add_module(stage_name(number), nn.Sequential(*blocks))
             self.stage_names.append(stage_name(number))
         dropout = spec.arch.dropout if drop_rate is None else drop_rate
-        self.head = Head(in_ch, spec.head, num_classes, dropout, bn_eps)
+        self.head = Head(in_ch, spec.head, num_classes, dropout, bn_eps, act)
         self.stage_names.append(HEAD)
         self._init_weights()
 

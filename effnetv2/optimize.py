@@ -4,9 +4,10 @@
 
 - every BatchNorm is folded into the convolution before it (all convs here are bias-free and followed by BN),
   so a ConvBNAct becomes one conv with a bias;
-- on CPU, SiLU and the residual add are fused into that conv through oneDNN post-ops (the op Inductor uses),
-  which saves one pass over memory per activation; without autograd only, so gradients still flow through
-  ordinary ``F.conv2d`` and Grad-CAM works on an fp32 optimized model;
+- on CPU, the activation (SiLU, or Lite's ReLU6 as oneDNN's "hardtanh" 0..6) and the residual add are fused
+  into that conv through oneDNN post-ops (the op Inductor uses), which saves one pass over memory per
+  activation; without autograd only, so gradients still flow through ordinary ``F.conv2d`` and Grad-CAM works
+  on an fp32 optimized model;
 - the squeeze-and-excitation 1x1 convs on a 1x1 map run as matrix products;
 - activations are channels-last (what oneDNN and cuDNN's tensor cores want);
 - weights and activations are in the chosen dtype in the stages where that pays
@@ -32,7 +33,7 @@ from torch import nn
 
 from .blocks import FusedMBConv, MBConv
 from .devices import resolve_device
-from .layers import Conv2dSame, ConvBNAct, SqueezeExcite, same_padding
+from .layers import ACTIVATIONS, Conv2dSame, ConvBNAct, SqueezeExcite, same_padding
 from .model import EfficientNet, Head
 from .precision import DTYPES, check_dtype, cpu_capabilities, fastest_dtype
 
@@ -112,7 +113,22 @@ def _is_fused(model: EfficientNet) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Fused conv (+ SiLU) (+ residual add) through oneDNN post-ops
+# Fused conv (+ activation) (+ residual add) through oneDNN post-ops
+
+_POST_OPS: dict[str, tuple[str, list[float]]] = {"silu": ("swish", []), "relu6": ("hardtanh", [0.0, 6.0])}
+"""Each activation of :data:`effnetv2.layers.ACTIVATIONS` as a oneDNN post-op: name and scalars."""
+_ACT_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"silu": F.silu, "relu6": F.relu6}
+"""The same activations for the unfused path (autograd, other devices, no oneDNN)."""
+
+
+def _activation_name(act: nn.Module) -> str | None:
+    """The name of a ConvBNAct's activation (None for none); an unknown one is an error, never dropped."""
+    if isinstance(act, nn.Identity):
+        return None
+    name = next((n for n, cls in ACTIVATIONS.items() if type(act) is cls), None)
+    if name is None or name not in _POST_OPS or name not in _ACT_FUNCTIONS:
+        raise TypeError(f"the inference fast path does not know the activation {type(act).__name__}")
+    return name
 
 
 def onednn_fusion_available(dtype: str = "fp32") -> bool:
@@ -129,7 +145,7 @@ _PACKED_SHAPES = 4
 
 
 class FoldedConv(nn.Module):
-    """A conv with BatchNorm folded into its weight and bias, then SiLU or nothing, optionally + residual.
+    """A conv with BatchNorm folded into its weight and bias, then its activation or none, optionally + residual.
 
     ``same`` keeps TF's dynamic "SAME" padding for strided convs; otherwise padding is static and symmetric.
     """
@@ -148,7 +164,7 @@ class FoldedConv(nn.Module):
         self.groups = conv.groups
         self.same = isinstance(conv, Conv2dSame)
         self.padding = (0, 0) if self.same else tuple(conv.padding)
-        self.silu = isinstance(block.act, nn.SiLU)
+        self.act = _activation_name(block.act)  # "silu", "relu6" or None
         self.fuse = fuse
         self.pack = False
         self._packed: dict[tuple[int, ...], torch.Tensor] = {}
@@ -196,13 +212,13 @@ class FoldedConv(nn.Module):
         if self.fuse and not torch.is_grad_enabled() and x.device.type == "cpu":
             op = torch.ops.mkldnn._convolution_pointwise
             args = (self._fused_weight(x), self.bias, list(self.padding), list(self.stride), [1, 1], self.groups)
-            if residual is None or self.silu:  # oneDNN would apply SiLU after the add: add separately
-                y = op(x, *args, "swish" if self.silu else "none", [], "")
+            if residual is None or self.act:  # oneDNN would apply the activation after the add: add separately
+                y = op(x, *args, *(_POST_OPS[self.act] if self.act else ("none", [])), "")
                 return y if residual is None else y + residual
             return op.binary(x, residual, *args, "add", None, None, [], None)
         y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, 1, self.groups)
-        if self.silu:
-            y = F.silu(y)
+        if self.act:
+            y = _ACT_FUNCTIONS[self.act](y)
         return y if residual is None else y + residual
 
     def extra_repr(self) -> str:
@@ -210,7 +226,7 @@ class FoldedConv(nn.Module):
         pad = "same" if self.same else self.padding
         return (
             f"{in_per_group * self.groups}, {out_ch}, kernel=({kh}, {kw}), stride={self.stride}, padding={pad}, "
-            f"groups={self.groups}, silu={self.silu}, fused={self.fuse}"
+            f"groups={self.groups}, act={self.act}, fused={self.fuse}"
         )
 
 

@@ -70,7 +70,7 @@ class CpuCapabilities:
 
 
 def _fused_conv_agrees(dtype: torch.dtype) -> bool:
-    """Run ``mkldnn::_convolution_pointwise`` (SiLU and add post-ops) in ``dtype`` on a tiny input."""
+    """Run ``mkldnn::_convolution_pointwise`` (SiLU, ReLU6 and add post-ops) in ``dtype`` on a tiny input."""
     try:
         op = torch.ops.mkldnn._convolution_pointwise
         g = torch.Generator().manual_seed(0)
@@ -82,11 +82,16 @@ def _fused_conv_agrees(dtype: torch.dtype) -> bool:
         with torch.no_grad():
             ref = F.conv2d(x.float(), w.float(), b.float(), 1, 1)
             act = op(x, w, b, [1, 1], [1, 1], [1, 1], 1, "swish", [], "").float()
+            relu6 = op(x, w, b, [1, 1], [1, 1], [1, 1], 1, "hardtanh", [0.0, 6.0], "").float()  # Lite's ReLU6
             add = op.binary(x, other, w, b, [1, 1], [1, 1], [1, 1], 1, "add", None, None, [], None).float()
             packed = torch.ops.mkldnn._reorder_convolution_weight(w, [1, 1], [1, 1], [1, 1], 1, list(x.shape))
             op(x, packed, b, [1, 1], [1, 1], [1, 1], 1, "none", [], "")
         tol = 1e-4 if dtype == torch.float32 else 0.1 * float(ref.abs().max())
-        return torch.allclose(act, F.silu(ref), atol=tol) and torch.allclose(add, ref + other.float(), atol=tol)
+        return (
+            torch.allclose(act, F.silu(ref), atol=tol)
+            and torch.allclose(relu6, F.relu6(ref), atol=tol)  # ref spans about -20..20: the clamp at 6 is hit
+            and torch.allclose(add, ref + other.float(), atol=tol)
+        )
     except (RuntimeError, AttributeError, NotImplementedError):
         return False
 

@@ -1,11 +1,14 @@
-"""Loading state dicts: timm's layout (the Hub checkpoints) or this package's own, always strictly.
+"""Loading state dicts: timm's layout (the Hub checkpoints), EfficientNet-PyTorch's (the embedded Lite0) or this
+package's own, always strictly.
 
-Only safetensors files are read: they hold tensors and nothing else, so loading never runs code.
+Only safetensors files are read here: they hold tensors and nothing else, so loading never runs code. (The one
+pickle this package reads, the embedded checkpoint, is verified and read by :mod:`effnetv2.embedded`.)
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 
@@ -55,6 +58,26 @@ _TOP_RENAMES = {
 _BLOCK_KEY = re.compile(r"^blocks\.(\d+)\.(\d+)\.(.+)\.(\w+)$")
 _TOP_KEY = re.compile(r"^([a-z_0-9]+)\.(\w+)$")
 
+# EfficientNet-PyTorch (lukemelas/EfficientNet-PyTorch): blocks numbered flat (``_blocks.N``) across stages.
+_EP_BLOCK_RENAMES = {
+    "_expand_conv": "expand.conv",
+    "_bn0": "expand.bn",
+    "_depthwise_conv": "depthwise.conv",
+    "_bn1": "depthwise.bn",
+    "_se_reduce": "se.reduce",
+    "_se_expand": "se.expand",
+    "_project_conv": "project.conv",
+    "_bn2": "project.bn",
+}
+_EP_TOP_RENAMES = {
+    "_conv_stem": "stem.conv",
+    "_bn0": "stem.bn",
+    "_conv_head": "head.conv.conv",
+    "_bn1": "head.conv.bn",
+    "_fc": "head.classifier",
+}
+_EP_BLOCK_KEY = re.compile(r"^_blocks\.(\d+)\.(\w+)\.(\w+)$")
+
 
 def is_timm_layout(state_dict: StateDict) -> bool:
     return "conv_stem.weight" in state_dict
@@ -85,6 +108,29 @@ def from_timm(state_dict: StateDict) -> StateDict:
     return out
 
 
+def is_efficientnet_pytorch_layout(state_dict: StateDict) -> bool:
+    return "_conv_stem.weight" in state_dict
+
+
+def from_efficientnet_pytorch(state_dict: StateDict, layers: Sequence[int]) -> StateDict:
+    """Rename EfficientNet-PyTorch's keys to this package's; ``layers``: the target model's blocks per stage.
+
+    That layout numbers blocks across the whole network (``_blocks.0`` ... ``_blocks.15`` in Lite0), so the
+    stage of a block follows from the stage depths. Keys it does not know pass unchanged (and then fail the
+    strict load by name).
+    """
+    where = [(stage, i) for stage, n in enumerate(layers, start=1) for i in range(n)]
+    out: StateDict = {}
+    for key, value in state_dict.items():
+        if (m := _EP_BLOCK_KEY.match(key)) and int(m[1]) < len(where) and m[2] in _EP_BLOCK_RENAMES:
+            stage, i = where[int(m[1])]
+            key = f"stage{stage}.{i}.{_EP_BLOCK_RENAMES[m[2]]}.{m[3]}"
+        elif (m := _TOP_KEY.match(key)) and m[1] in _EP_TOP_RENAMES:
+            key = f"{_EP_TOP_RENAMES[m[1]]}.{m[2]}"
+        out[key] = value
+    return out
+
+
 def read_safetensors(path: str | PathLike[str]) -> StateDict:
     """Read a .safetensors file; a missing, truncated or foreign file raises a one-line error."""
     from safetensors import SafetensorError
@@ -105,13 +151,16 @@ def read_safetensors(path: str | PathLike[str]) -> StateDict:
 
 
 def load_weights(model: nn.Module, weights: StateDict | str | PathLike[str], *, assign: bool = False) -> nn.Module:
-    """Load strictly, renaming timm's layout; a misfit says how many keys and shapes differ.
+    """Load strictly, renaming timm's or EfficientNet-PyTorch's layout; a misfit says how many keys and shapes
+    differ.
 
     ``assign=True`` adopts the given tensors instead of copying (for a model built on the meta device).
     """
     state = read_safetensors(weights) if isinstance(weights, (str, PathLike)) else dict(weights)
     if is_timm_layout(state):
         state = from_timm(state)
+    elif is_efficientnet_pytorch_layout(state) and hasattr(model, "spec"):
+        state = from_efficientnet_pytorch(state, [s.layers for s in model.spec.stages])
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]

@@ -17,7 +17,8 @@ def _params(model: torch.nn.Module) -> int:
 @pytest.mark.parametrize(
     "ours, theirs",
     [(f"efficientnetv2_{s}", f"tf_efficientnetv2_{s}") for s in V2_SIZES]
-    + [(f"efficientnet_b{i}", f"tf_efficientnet_b{i}") for i in range(8)],
+    + [(f"efficientnet_b{i}", f"tf_efficientnet_b{i}") for i in range(8)]
+    + [(f"efficientnet_lite{i}", f"tf_efficientnet_lite{i}") for i in range(5)],
 )
 def test_parameter_count_equals_timm(ours, theirs):
     with torch.device("meta"):
@@ -34,6 +35,20 @@ def test_logits_equal_timm_on_even_odd_and_non_square_inputs(size):
         with torch.no_grad():
             expected, got = ref(x), ours(x)
         assert expected.abs().max() > 0.1  # the comparison means something
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("size", range(5))
+def test_lite_logits_equal_timm_on_even_odd_and_non_square_inputs(size):
+    """Lite's numerics (ReLU6, no SE, fixed stem/head and first/last depth) against timm's tf_efficientnet_lite*."""
+    ref = timm_model(f"tf_efficientnet_lite{size}")
+    ours = create_model(f"efficientnet_lite{size}", weights=ref.state_dict()).eval()
+    g = torch.Generator().manual_seed(1)
+    for hw in [(128, 128), (131, 131), (160, 96)]:
+        x = torch.randn(2, 3, *hw, generator=g)
+        with torch.no_grad():
+            expected, got = ref(x), ours(x)
+        assert expected.abs().max() > 0.1
         torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
 
 

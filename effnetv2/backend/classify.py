@@ -8,15 +8,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from huggingface_hub import constants, try_to_load_from_cache
+from huggingface_hub import constants
 
 from ..cache import LRUCache
-from ..checkpoints import CHECKPOINTS, DEFAULT_CHECKPOINT, resolve_checkpoint
+from ..checkpoints import DEFAULT_CHECKPOINT, resolve_checkpoint
 from ..config import get_arch
 from ..errors import BoundsError
 from ..gradcam import CamResult, grad_cam
 from ..gradcam import cam_targets as engine_cam_targets
-from ..hub import REVISION_ENV, WEIGHTS_ENV, Pretrained, load_pretrained, revision_from_env, weights_from_env
+from ..hub import WEIGHTS_ENV, Pretrained, checkpoint_status, checkpoint_statuses, default_or_embedded, load_pretrained
 from ..images import open_image
 from ..inference import Prediction, predict
 from ..names import STEM
@@ -35,8 +35,32 @@ COLORMAPS = ["jet", "turbo", "viridis", "inferno"]
 _OPTIMIZED: LRUCache = LRUCache(2)
 
 
-def checkpoint_choices() -> list[str]:
-    return list(CHECKPOINTS)
+_STATE_LABELS = {"local": "local file", "cached": "cached", "embedded": "embedded", "download": "needs a download",
+                 "install": "needs its package"}  # fmt: skip
+
+
+def checkpoint_choices() -> list[tuple[str, str]]:
+    """(label, name) for the picker: every checkpoint, saying which are usable now and which need a download."""
+    return [(f"{s.checkpoint.name} ({_STATE_LABELS[s.state]})", s.checkpoint.name) for s in checkpoint_statuses()]
+
+
+@dataclass(frozen=True)
+class Startup:
+    """What the Classify tab opens with: the checkpoint it selects and the one notice shown above it (or None)."""
+
+    checkpoint: str
+    notice: str | None
+
+
+def startup() -> Startup:
+    """The default V2 checkpoint when its weights are here; else the embedded Lite0 (real weights that ship with
+    the package) with a one-line notice on how to get V2; else the default, with what is missing and why.
+
+    No network call: start-up stays fast and works offline. Online, the Space preloads the default weights,
+    so nothing changes there.
+    """
+    chosen, notice = default_or_embedded(DEFAULT_CHECKPOINT)
+    return Startup(chosen.name, notice or weights_problem(chosen.name))
 
 
 def inference_paths() -> list[tuple[str, str]]:
@@ -48,39 +72,37 @@ def cam_choices(checkpoint: str = DEFAULT_CHECKPOINT) -> list[str]:
     return [t for t in engine_cam_targets(get_arch(resolve_checkpoint(checkpoint).arch)) if t != STEM]
 
 
-CAM_DEFAULT_STAGE = cam_choices()[-2]
-"""The last stage: the deepest feature map with spatial extent, the classic Grad-CAM target."""
+def default_cam_stage(checkpoint: str = DEFAULT_CHECKPOINT) -> str:
+    """The last stage: the deepest feature map with spatial extent, the classic Grad-CAM target."""
+    return cam_choices(checkpoint)[-2]
+
+
+CAM_DEFAULT_STAGE = default_cam_stage()
 
 
 def weights_problem(checkpoint: str = DEFAULT_CHECKPOINT) -> str | None:
-    """None when the checkpoint's weights are at hand (EFFNETV2_WEIGHTS or the HF cache), else why and how to fix.
-
-    Makes no network call, so start-up stays fast and works offline.
-    """
+    """None when the checkpoint's weights are at hand (a local file, the HF cache, the installed package), else
+    why and how to fix it, without a server path (every visitor sees it). Makes no network call."""
     ckpt = resolve_checkpoint(checkpoint)
     try:
-        local = weights_from_env(ckpt)
-    except ValueError as exc:
-        return f"**{WEIGHTS_ENV} is not usable:** {exc}"
-    if local is not None:
-        return None if local.is_file() else f"**{WEIGHTS_ENV} names {local}, which is not a file.**"
-    try:
-        revision = revision_from_env(ckpt)
-    except ValueError as exc:
-        return f"**{REVISION_ENV} is not usable:** {exc}"
-    if isinstance(try_to_load_from_cache(ckpt.repo_id, ckpt.filename, revision=revision), str):
+        status = checkpoint_status(ckpt)
+    except ValueError as exc:  # EFFNETV2_WEIGHTS or EFFNETV2_REVISION set to something unusable
+        return f"**Pretrained weights for `{ckpt.name}` are not usable:** {exc}"
+    if status.usable:
         return None
+    if status.state == "install":
+        return f"**Pretrained weights for `{ckpt.name}`:** {status.note}"
     why = (
         "HF_HUB_OFFLINE is set and they are not in the local cache"
         if constants.HF_HUB_OFFLINE
         else "they are not in the local cache yet; the first classification will try to download them from "
-        "the Hugging Face Hub (about 86 MB for V2-S)"
+        "the Hugging Face Hub"
     )
     return (
-        f"**Pretrained weights for `{ckpt.name}`:** {why} (`{constants.HF_HUB_CACHE}`). To fix it, run "
-        f"`python -m effnetv2 download {ckpt.name}` on a machine with internet access (then copy the cache), "
-        f"or point `{WEIGHTS_ENV}` at a local `model.safetensors`. The Latency, Lab and Walkthrough tabs use "
-        "randomly initialised models and work without any download."
+        f"**Pretrained weights for `{ckpt.name}`:** {why}. To fix it, run "
+        f"`python -m effnetv2 download {ckpt.alias or ckpt.name}` on a machine with internet access (then copy "
+        f"the cache), or point `{WEIGHTS_ENV}` at a local `model.safetensors`. The Latency, Lab and Walkthrough "
+        "tabs use randomly initialised models and work without any download."
     )
 
 

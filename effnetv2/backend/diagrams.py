@@ -77,7 +77,7 @@ def _arrow(fig: go.Figure, start: tuple[float, float], end: tuple[float, float],
 def _conv_layer(block: nn.Module, name: str, m: ConvBNAct) -> Layer:
     conv = m.conv
     k, stride, cin, cout = conv.kernel_size[0], conv.stride[0], conv.in_channels, conv.out_channels
-    act = "" if isinstance(m.act, nn.Identity) else ", SiLU"
+    act = "" if isinstance(m.act, nn.Identity) else f", {type(m.act).__name__}"  # SiLU, ReLU6
     if conv.groups > 1 and conv.groups == cin:
         return Layer("depthwise", f"Depthwise Conv{k}x{k}, stride {stride}, BN{act}", cin, cout)
     if name == "project":
@@ -88,10 +88,11 @@ def _conv_layer(block: nn.Module, name: str, m: ConvBNAct) -> Layer:
     return Layer("conv", f"{what}{where}, BN{act}", cin, cout)
 
 
-def block_layers(stage: Stage, in_ch: int, stride: int) -> tuple[Layer, ...]:
-    """The layers of one block, in forward order, read from the block that :mod:`effnetv2.blocks` builds."""
+def block_layers(stage: Stage, in_ch: int, stride: int, act: str = "silu") -> tuple[Layer, ...]:
+    """The layers of one block, in forward order, read from the block that :mod:`effnetv2.blocks` builds
+    (``act``: the architecture's activation, ``Arch.act``)."""
     with torch.device("meta"):
-        block = BLOCK_TYPES[stage.operator](in_ch, stage.channels, stage, stride, 0.0, "same", 1e-3)
+        block = BLOCK_TYPES[stage.operator](in_ch, stage.channels, stage, stride, 0.0, "same", 1e-3, act)
     layers: list[Layer] = [Layer("input", f"input {in_ch} ch", in_ch, in_ch)]
     for name, child in block.named_children():  # registration order is forward order
         if isinstance(child, ConvBNAct):
@@ -123,7 +124,7 @@ def stage_block(model: str, stage_number: int, blocks: str | None = None, *, fir
         in_ch, stride = prev, stage.stride
     else:
         in_ch, stride = stage.channels, 1
-    return Block(stage_name(i + 1), stage, in_ch, stride, block_layers(stage, in_ch, stride))
+    return Block(stage_name(i + 1), stage, in_ch, stride, block_layers(stage, in_ch, stride, spec.arch.act))
 
 
 def block_figure(block: Block, *, height: int = 460) -> go.Figure:
