@@ -16,13 +16,12 @@ import json
 import sys
 from pathlib import Path
 
+from effnetv2 import load_pretrained, open_image
+from effnetv2.gradcam import deletion_score, grad_cam
+from effnetv2.samples import ASSETS
+from effnetv2.testing.photos import cat_on_gray
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from photos import ASSETS, cat_on_gray  # noqa: E402
-
-from effnetv2 import load_pretrained, open_image  # noqa: E402
-from effnetv2.gradcam import deletion_score, grad_cam  # noqa: E402
 
 FILLS = {"gray": 0.0, "black": -1.0}
 

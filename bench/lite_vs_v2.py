@@ -24,12 +24,9 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from effnetv2 import create_model, optimize_for_inference, stats  # noqa: E402
-from effnetv2.devices import resolve  # noqa: E402
-from effnetv2.profiling import stage_latency  # noqa: E402
+from effnetv2 import create_model, optimize_for_inference, stats
+from effnetv2.devices import resolve
+from effnetv2.profiling import stage_latency
 
 MODELS = ("efficientnet_lite0", "efficientnetv2_b0")
 SIZE = 224

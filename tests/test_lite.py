@@ -11,13 +11,12 @@ import json
 import pytest
 import timm
 import torch
-from effnetv2.diagrams import stage_block
-from reference import calibrate_bn
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from effnetv2 import create_model, get_arch, logit_error, optimize_for_inference, stats
 from effnetv2 import optimize as opt
+from effnetv2.backend.diagrams import stage_block
 from effnetv2.cli import main
 from effnetv2.compare import NO_WEIGHTS_NOTE, compare
 from effnetv2.config import LITE_BASE, V1_BASE
@@ -25,6 +24,7 @@ from effnetv2.gradcam import deletion_score, grad_cam
 from effnetv2.layers import ConvBNAct, SqueezeExcite
 from effnetv2.precision import CpuCapabilities, assume_cpu
 from effnetv2.profiling import benchmark
+from effnetv2.testing.reference import calibrate_bn
 
 LITES = [f"efficientnet_lite{i}" for i in range(5)]
 

@@ -17,8 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hubfake import hf_env, run_cli, run_python
-from photos import FACE_BOX, cat_on_gray
 from PIL import Image
 
 from effnetv2 import (
@@ -41,6 +39,8 @@ from effnetv2 import (
 from effnetv2.cli import main
 from effnetv2.embedded import read_embedded, verified_bytes
 from effnetv2.gradcam import deletion_score, grad_cam
+from effnetv2.testing.hubfake import hf_env, run_cli, run_python
+from effnetv2.testing.photos import FACE_BOX, cat_on_gray
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"
@@ -283,3 +283,39 @@ def test_grad_cam_is_faithful_on_a_localized_object(lite0):
     inside = [x0 <= (i % cols + 0.5) * 16 <= x1 and y0 <= (i // cols + 0.5) * 16 <= y1 for i in score.top_cells]
     assert np.mean(inside) >= 0.8  # the map points at the face
     assert score.drop_top > 0.15 and score.drop_top > score.drop_random + 0.15, score
+
+
+# ------------------------------------------------------------------------ the launched app, no Hub, nothing cached
+
+
+def test_launched_app_with_nothing_cached_classifies_on_the_embedded_lite0(tmp_path):
+    """A fresh machine offline: `python app.py` opens Classify on the embedded Lite0 with a one-line notice, the
+    picker says what is usable, and /classify and /gradcam give real results on the photos."""
+    import httpx
+
+    from effnetv2.testing.appserver import app_process, rest_call, shipped_env
+
+    empty = tmp_path / "hf"
+    empty.mkdir()
+    with app_process(env=shipped_env(), cache=empty) as app, httpx.Client(base_url=app.url, timeout=120) as http:
+        config = http.get("config").json()
+        texts = [c.get("props", {}).get("value") for c in config["components"]]
+        notice = next(t for t in texts if isinstance(t, str) and "embedded EfficientNet-Lite0" in t)
+        assert "download" in notice and "\n" not in notice.strip() and str(empty) not in notice
+        pickers = [c["props"] for c in config["components"] if c.get("props", {}).get("value") == EMBEDDED_CHECKPOINT]
+        assert pickers and any("(embedded)" in str(choice) for choice in pickers[0]["choices"])
+
+        def upload(name: str) -> dict:
+            data = (ROOT / "assets" / name).read_bytes()
+            path = http.post("gradio_api/upload", files={"files": (name, data, "image/jpeg")}).json()[0]
+            return {"path": path, "meta": {"_type": "gradio.FileData"}}
+
+        label, timing, _ = rest_call(http, "classify", [upload("coffee.jpg"), EMBEDDED_CHECKPOINT, 3, "fast"])
+        assert label["label"] == "espresso" and label["confidences"][0]["confidence"] > 0.8
+        assert EMBEDDED_CHECKPOINT in timing
+        label, _, _ = rest_call(http, "classify", [upload("chelsea.jpg"), EMBEDDED_CHECKPOINT, 3, "plain"])
+        assert label["label"] in {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat"}
+        overlay, crop, caption = rest_call(
+            http, "gradcam", [upload("chelsea.jpg"), EMBEDDED_CHECKPOINT, "stage7", -1, 0.5, "jet"]
+        )
+        assert overlay and crop and "stage7" in caption

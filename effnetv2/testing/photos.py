@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PIL import Image
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+from ..samples import ASSETS
+
 FACE_BOX = (84, 24, 196, 136)
 """Where the face of :func:`cat_on_gray` lies in a 224 px model input (x0, y0, x1, y1) after resize 256 + center
 crop 224 (Lite0's eval transform)."""
