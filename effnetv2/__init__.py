@@ -11,6 +11,8 @@ from .checkpoints import (
 from .config import ARCHS, Arch, Stage, get_arch, list_models
 from .devices import resolve_device
 from .errors import (
+    BackendCacheError,
+    BackendError,
     BlocksError,
     CorruptWeightsError,
     DeviceError,
@@ -54,6 +56,8 @@ __all__ = [
     "REVISION_ENV",
     "WEIGHTS_ENV",
     "Arch",
+    "BackendCacheError",
+    "BackendError",
     "BlocksError",
     "Checkpoint",
     "CorruptWeightsError",
