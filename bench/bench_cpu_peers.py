@@ -4,7 +4,8 @@ Same weights for all (timm's random init with BN calibrated at the image size, l
 process, interleaved run by run. The peers run timm's model: eager, under ``torch.compile`` (opt-in with
 ``--compile``: minutes on 2 cores; its compile time is reported), and timm's ONNX export (dynamo exporter,
 dynamic batch) on ONNX Runtime and OpenVINO with the settings our backends use
-(:func:`effnetv2.backends.load_runtime`: as many threads as torch, ORT thread spinning off). Ours is
+(:func:`effnetv2.backends.load_runtime` with ``split=False``: as many threads as torch, ORT thread spinning
+off, a batch run as one call, as a user would). Ours is
 ``choose_fast_path`` on the sample photos: whatever it picks on this machine (its backend is in the table),
 plus our eager oneDNN model for reference.
 
@@ -82,7 +83,7 @@ def build(ref: torch.nn.Module, ours: torch.nn.Module, photos: torch.Tensor, arg
         path = export_timm(ref, size, folder)
         export_s = time.perf_counter() - t0
         for name in installed:
-            run = rt.load_runtime(name, path)
+            run = rt.load_runtime(name, path, split=False)  # as a user calls it
             out[f"timm-{name}"] = {"call": run, "how": f"{rt.RUNTIMES[name]} {installed[name]} on timm's ONNX"}
             out[f"timm-{name}"]["setup_s"] = export_s
     t0 = time.perf_counter()
