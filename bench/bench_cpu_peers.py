@@ -76,7 +76,11 @@ def build(ref: torch.nn.Module, ours: torch.nn.Module, photos: torch.Tensor, arg
     size = photos.shape[-1]
     out: dict[str, Any] = {REFERENCE: {"call": ref, "how": "timm eager fp32 (the reference)"}}
     if args.compile:
-        out["timm-compile"] = {"call": torch.compile(ref), "how": "torch.compile(timm), inductor", "compile_s": {}}
+        # Static shapes, compiled afresh per model: with dynamo's default, the second model (same forward code,
+        # other sizes) is recompiled with symbolic height and width and inductor spent 20+ minutes in sympy.
+        torch._dynamo.reset()
+        compiled = torch.compile(ref, dynamic=False)
+        out["timm-compile"] = {"call": compiled, "how": "torch.compile(timm, dynamic=False), inductor", "compile_s": {}}
     installed = rt.available_runtimes()
     if installed:
         t0 = time.perf_counter()
