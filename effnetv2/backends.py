@@ -342,7 +342,8 @@ class RuntimeModel(nn.Module):
         return ", ".join(f"{self.describe(n)} (batch {b})" for b, n in self.plan.items())
 
     def describe(self, name: str) -> str:
-        return "eager oneDNN" if name == "eager" else f"{RUNTIMES[name]} {self.versions.get(name, '')}".strip()
+        version = self.versions.get(name, "").split("-")[0]  # OpenVINO's carries its build: 2026.4.1-22982-...
+        return "eager oneDNN" if name == "eager" else f"{RUNTIMES[name]} {version}".strip()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         name = self.backend_for(x.shape[0]) if x.ndim == 4 else "eager"
