@@ -177,3 +177,21 @@ def test_importing_the_package_imports_no_runtime():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr[-500:]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not INSTALLED, reason="no runtime installed")
+def test_bench_cpu_peers_smoke_run(tmp_path):
+    import json
+    from pathlib import Path
+
+    out = tmp_path / "out.json"
+    script = Path(__file__).resolve().parents[1] / "bench" / "bench_cpu_peers.py"
+    args = ["--models", "b0", "--batches", "1", "--size", "64", "--runs", "2", "--fresh", "--json", str(out)]
+    proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "| model |" in proc.stdout and "ours-fast" in proc.stdout
+    rows = {r["variant"]: r for r in json.loads(out.read_text())["results"]}
+    assert {"timm-eager", "ours-fast", "ours-eager", *(f"timm-{n}" for n in INSTALLED)} == set(rows)
+    assert all(r["accurate"] and r["median_ms"] > 0 for r in rows.values())
+    assert rows["ours-fast"]["best_peer"] in rows and rows["ours-fast"]["served_by"] in ALL
