@@ -278,8 +278,9 @@ def load_runtime(runtime: str, path: Path, threads: int | None = None, *, split:
 
     ``split``: a batch of several images runs as one sub-batch per thread, concurrently, each on one core
     (ORT: one-thread runs on a small pool; OpenVINO: one stream per core). Per-op synchronisation between
-    cores is what costs at these small feature maps; measured on the 2-core EPYC at batch 8 (B0, 224):
-    0.7-0.8x the time of one batch on both cores, for both runtimes. Batch 1 always uses every thread.
+    cores is what costs at these small feature maps. On the 2-core EPYC at batch 8: 0.7-0.85x the time of
+    one batch on both cores for both runtimes (B0 at 224, load average 4), 0.89-0.95x against the same
+    runtime unsplit in the quiet benchmark (docs/performance-cpu.md). Batch 1 always uses every thread.
     ``split=False`` is how a user calls a runtime (the benchmark's peers).
 
     A file that the runtime cannot read raises :class:`BackendCacheError` (delete it and it is exported
