@@ -58,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.dtypes:
         dtype = DTYPES[name]
         models[f"timm-{name}"] = (copy.deepcopy(ref).to(dtype=dtype, memory_format=torch.channels_last), dtype)
-        models[f"ours-{name}"] = (effnetv2.optimize_for_inference(ours, dtype=name, device=device), torch.float32)
+        models[f"ours-{name}"] = (
+            effnetv2.optimize_for_inference(ours, dtype=name, device=device, backend="eager"),
+            torch.float32,
+        )
     del ours
 
     info = machine_info(str(device))

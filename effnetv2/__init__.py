@@ -23,6 +23,8 @@ from .compare import Comparison, compare
 from .config import ARCHS, Arch, Blocks, Stage, get_arch, list_models
 from .devices import resolve_device
 from .errors import (
+    BackendCacheError,
+    BackendError,
     BlocksError,
     CorruptWeightsError,
     DeviceError,
@@ -80,6 +82,8 @@ __all__ = [
     "REVISION_ENV",
     "WEIGHTS_ENV",
     "Arch",
+    "BackendCacheError",
+    "BackendError",
     "Benchmark",
     "Blocks",
     "BlocksError",

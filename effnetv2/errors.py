@@ -64,3 +64,11 @@ class StageError(EffNetV2Error, ValueError):
 
 class MemoryLimitError(EffNetV2Error, MemoryError):
     """A setting that needs more memory than the device has free (too large a batch or image)."""
+
+
+class BackendError(EffNetV2Error, RuntimeError):
+    """An inference backend (ONNX Runtime, OpenVINO) that is unknown, not installed, or cannot run the model."""
+
+
+class BackendCacheError(BackendError):
+    """A cached exported model (an ONNX file under the cache folder) that cannot be read: truncated or corrupt."""

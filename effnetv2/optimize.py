@@ -18,14 +18,18 @@
 
 TF "SAME" padding stays dynamic (computed from the runtime size), so any input size works. The stage
 structure (``stem``, ``stage1``..., ``head``, ``forward_stages``) is kept, so per-stage hooks still work;
-intermediate stage outputs are in the model's dtype.
+intermediate stage outputs are in the model's dtype. That eager model is ``backend="eager"``.
+
+With no ``backend`` (``"auto"``) on CPU, the fast path may instead be this model exported to ONNX and run by
+ONNX Runtime or OpenVINO (:mod:`effnetv2.backends`), whichever :func:`choose_fast_path` timed fastest on
+this machine among the accurate candidates; the eager model stays inside it for what needs stages.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -74,38 +78,80 @@ def measure_logit_error(reference: nn.Module, model: nn.Module, images: torch.Te
 class FastPath:
     """The inference fast path chosen for one model on one device, and the evidence for the choice."""
 
-    model: EfficientNet
+    model: nn.Module
+    """What to call: the eager optimized :class:`EfficientNet`, or a :class:`effnetv2.backends.RuntimeModel`
+    (ONNX Runtime / OpenVINO, with the eager model inside for other sizes). Both take (N, 3, H, W) fp32 images
+    and return fp32 logits, and both have a ``backend`` attribute."""
     dtype: str
     """The precision it runs in: the fastest one on this device whose logits passed the gate, else fp32."""
     logit_error: float
-    """The reduced-precision candidate's error on the gate images (0.0 when fp32 was the only candidate)."""
+    """The reduced-precision eager candidate's error on the gate images (0.0 when fp32 was the only one)."""
     fused: bool
-    """Whether its convolutions run through oneDNN's fused kernels (CPU)."""
+    """Whether the eager model's convolutions run through oneDNN's fused kernels (CPU)."""
+    backend: str = "eager"
+    """Who serves requests: ``"eager"`` or the runtime model's description (name, version, batch sizes)."""
+    backend_errors: Mapping[str, float] = field(default_factory=dict)
+    """Each runtime backend's logit error against the plain model on the gate images."""
+    rejected: Mapping[str, str] = field(default_factory=dict)
+    """Runtime backends left out, with the one-line reason (not installed, failed, over the gate)."""
+    timings_ms: Mapping[int, Mapping[str, float]] = field(default_factory=dict)
+    """batch -> backend -> ms measured for the choice (empty when the choice came from the disk cache)."""
 
     @property
     def summary(self) -> str:
         kernels = "oneDNN fused" if self.fused else "ATen"
-        return f"{self.dtype}, {kernels} kernels"
+        if self.backend == "eager":
+            return f"{self.dtype}, {kernels} kernels"
+        return f"{self.dtype}, {self.backend}"
 
 
-def choose_fast_path(model: EfficientNet, images: torch.Tensor, device: torch.device | str | None = None) -> FastPath:
-    """Optimize ``model`` in the fastest precision of ``device`` that keeps its logits accurate on ``images``.
+def choose_fast_path(
+    model: EfficientNet,
+    images: torch.Tensor,
+    device: torch.device | str | None = None,
+    *,
+    dtype: str | None = None,
+    backends: Sequence[str] | None = None,
+) -> FastPath:
+    """The fastest accurate way to run ``model`` on ``device`` for inputs like ``images``: the one decision point.
 
     Accurate = :func:`logit_error` at most :data:`ACCURATE_LOGIT_ERROR` on every image (several real photos,
-    preprocessed for the checkpoint: the gate must see what users classify). A candidate that misses the bar,
-    NaN included, is dropped for the optimized fp32 model.
+    preprocessed for the checkpoint: the gate must see what users classify). First the eager model: the
+    fastest precision of ``device`` (``dtype`` fixes it), dropped for fp32 if it misses the bar, NaN
+    included. Then, on CPU, the runtime backends (``backends``; default: those installed and allowed by
+    ``$EFFNETV2_BACKENDS``): each one's logits are checked on ``images`` and the survivors are timed against
+    the eager model at batch 1 and 8 at ``images``' size, once per machine (the decision is cached on disk,
+    see :mod:`effnetv2.backends`). A runtime that is missing or fails is left out with its reason in
+    :attr:`FastPath.rejected`; with none, the eager model is the fast path, as before.
     """
+    from . import backends as rt
+
     dev = resolve_device(device) if device is not None else next(model.parameters()).device
-    dtype = fastest_dtype(dev)
+    eager, dtype, error = _eager_fast_path(model, images, dev, dtype)
+    fused = _is_fused(eager)
+    allowed = rt.allowed_backends() if backends is None else tuple(rt.check_backend(b) for b in backends)
+    runtimes = tuple(b for b in allowed if b in rt.RUNTIMES)
+    if dev.type != "cpu" or not runtimes:
+        return FastPath(eager, dtype, error, fused)
+    chosen, errors, rejected, timings = rt.select(
+        model, eager, images.to(dev), runtimes, gate=ACCURATE_LOGIT_ERROR, eager_dtype=dtype
+    )
+    backend = getattr(chosen, "backend", "eager")
+    return FastPath(chosen, dtype, error, fused, backend, errors, rejected, timings)
+
+
+def _eager_fast_path(
+    model: EfficientNet, images: torch.Tensor, dev: torch.device, dtype: str | None
+) -> tuple[EfficientNet, str, float]:
+    """(eager model, its dtype, the reduced-precision candidate's gate error): the fastest accurate eager one."""
+    dtype = fastest_dtype(dev) if dtype is None else check_dtype(dtype, dev, "cast")
+    error = 0.0
     if dtype != "fp32":
-        candidate = optimize_for_inference(model, dtype=dtype, device=dev)
+        candidate = optimize_for_inference(model, dtype=dtype, device=dev, backend="eager")
         error = measure_logit_error(model, candidate, images)
         if error <= ACCURATE_LOGIT_ERROR:
-            return FastPath(candidate, dtype, error, _is_fused(candidate))
-    else:
-        error = 0.0
-    fp32 = optimize_for_inference(model, dtype="fp32", device=dev)
-    return FastPath(fp32, "fp32", error, _is_fused(fp32))
+            return candidate, dtype, error
+    return optimize_for_inference(model, dtype="fp32", device=dev, backend="eager"), "fp32", error
 
 
 def _is_fused(model: EfficientNet) -> bool:
@@ -351,27 +397,83 @@ _CONVERTERS: dict[type[nn.Module], Callable[..., nn.Module]] = {
 def optimize_for_inference(
     model: EfficientNet,
     *,
-    dtype: str = "fp32",
+    dtype: str | None = None,
     channels_last: bool | None = None,
     device: torch.device | str | None = None,
-) -> EfficientNet:
-    """A new, eval-mode model with the same predictions, faster (``model`` is left unchanged).
+    backend: str = "auto",
+) -> nn.Module:
+    """The fast path for ``model`` on this machine: a callable on (N, 3, H, W) fp32 images returning fp32 logits.
 
-    ``dtype``: "fp32" (same logits to rounding), "bf16" or "fp16" (weights and activations; check the error
-    with :func:`logit_error`). ``channels_last``: None picks it (True: faster with oneDNN and cuDNN).
-    ``device``: where the new model lives (default: the input model's device). Input may be any float
-    tensor on any device; logits come back in fp32 on the model's device. Call it under
-    ``torch.inference_mode()``: the fused CPU kernels run only without autograd.
+    ``model`` is left unchanged. ``backend``:
+
+    - ``"auto"`` (default): what :func:`choose_fast_path` picks, judged on the sample photos at the model's
+      image size: on CPU possibly ONNX Runtime or OpenVINO (exported on first use, cached on disk), else
+      the eager model below. ``dtype`` None lets it pick the precision; "fp32" keeps fp32.
+    - ``"eager"``: a new, eval-mode :class:`EfficientNet` with the stage structure (per-stage hooks,
+      Grad-CAM): BN folded, oneDNN fused kernels, ``dtype`` "fp32" (default; same logits to rounding),
+      "bf16" or "fp16" (check the error with :func:`logit_error`). ``channels_last``: None picks it.
+      Call it under ``torch.inference_mode()``: the fused CPU kernels run only without autograd.
+    - ``"onnxruntime"`` / ``"openvino"``: that runtime for every batch, fp32, CPU; one-line
+      :class:`~effnetv2.errors.BackendError` if it is not installed or fails its check.
+
+    ``device``: where the model lives (default: the input model's device). Every returned model has a
+    ``backend`` attribute saying what serves requests.
     """
+    from . import backends as rt
+
     if not isinstance(model, EfficientNet):
         raise TypeError(f"optimize_for_inference expects an effnetv2 EfficientNet, got {type(model).__name__}")
+    backend = rt.check_backend(backend)
     dev = resolve_device(device) if device is not None else next(model.parameters()).device
+    if dtype is not None:
+        check_dtype(dtype, dev, "cast")
+    if backend == "eager":
+        return build_eager(model, dtype=dtype or "fp32", channels_last=channels_last, device=dev)
+    if backend == "auto":
+        return choose_fast_path(model, gate_images(model), dev, dtype=dtype).model
+    if dev.type != "cpu":
+        raise rt.BackendError(f"the {rt.RUNTIMES[backend]} backend runs on cpu only, got {dev}")
+    return rt.runtime_model(model, backend, dtype, gate_images(model), ACCURATE_LOGIT_ERROR)
+
+
+def gate_images(model: EfficientNet) -> torch.Tensor:
+    """The sample photos as ``model``'s inputs: its checkpoint's eval preprocessing at the model's image size.
+
+    For :func:`optimize_for_inference` without images; the app passes its checkpoint's own to
+    :func:`choose_fast_path`. Models of no checkpoint get Inception normalization (most V2 checkpoints').
+    """
+    import dataclasses
+
+    from .checkpoints import CHECKPOINTS, INCEPTION_MEAN, INCEPTION_STD, Preprocess
+    from .preprocess import EvalTransform
+    from .samples import photos
+
+    size = model.arch.image_size
+    same_arch = [c.test for c in CHECKPOINTS.values() if c.arch == model.arch.name]
+    cfg = same_arch[0] if same_arch else Preprocess(size, 1.0, "center", "bicubic", INCEPTION_MEAN, INCEPTION_STD)
+    return photos(EvalTransform(dataclasses.replace(cfg, size=size)))
+
+
+def build_eager(
+    model: EfficientNet,
+    *,
+    dtype: str = "fp32",
+    channels_last: bool | None = None,
+    device: torch.device,
+    fuse: bool | None = None,
+) -> EfficientNet:
+    """The eager optimized model (see :func:`optimize_for_inference`, ``backend="eager"``).
+
+    ``fuse``: None uses oneDNN's fused kernels where they run; False never (what an exporter can trace).
+    """
+    dev = device
     torch_dtype = DTYPES[check_dtype(dtype, dev, "cast")]
     if channels_last is None:
         channels_last = True
     # oneDNN's fused kernels only where they run in this dtype here (bf16 needs AVX-512 or AVX-NE-CONVERT);
     # elsewhere the same folded convs run through ATen, slower but correct.
-    fuse = dev.type == "cpu" and onednn_fusion_available(dtype)
+    if fuse is None:
+        fuse = dev.type == "cpu" and onednn_fusion_available(dtype)
 
     out = EfficientNet.__new__(EfficientNet)  # a fresh shell: nothing (hooks included) shared with ``model``
     nn.Module.__init__(out)
@@ -398,4 +500,5 @@ def optimize_for_inference(
         if isinstance(module, FoldedConv):
             module.pack = module.fuse and module.weight.dtype in _PACKED_DTYPES
     out.inference_dtype = dtype
+    out.backend = "eager"
     return out

@@ -36,6 +36,10 @@ os.environ.update(
     HF_ENDPOINT=_closed_port_url(),
     HF_HUB_DISABLE_TELEMETRY="1",
     HF_HUB_DISABLE_PROGRESS_BARS="1",
+    # The fast path's automatic choice stays on the eager model here: exporting a checkpoint to ONNX and timing
+    # the runtimes takes tens of seconds per model. tests/test_backends.py asks for the runtimes by name.
+    EFFNETV2_BACKENDS="eager",
+    EFFNETV2_CACHE=str(_SESSION_DIR / "effnetv2-cache"),
 )
 
 

@@ -340,5 +340,6 @@ def test_bench_app_reads_the_precision_the_app_served():
         r = classify.ClassifyResult([Prediction(1, "x", 0.5)], 12.5, "ckpt", "fast", dtype, "cpu")
         assert bench_app._server_dtype(r.timing_markdown()) == dtype
         assert bench_app._server_ms(r.timing_markdown()) == 12.5
+        assert "served by plain PyTorch (eager)" in r.timing_markdown()  # which backend served it
     with pytest.raises(ValueError, match="names no precision"):
         bench_app._server_dtype("**3.0 ms** somewhere")

@@ -61,7 +61,7 @@ def _images(hw, n=2, seed=0):
 
 @pytest.mark.parametrize("hw", SIZES)
 def test_fp32_logits_match_plain_model(plain, hw):
-    fast = optimize_for_inference(plain)
+    fast = optimize_for_inference(plain, backend="eager")
     x = _images(hw)
     with torch.inference_mode():
         expected, got = plain(x), fast(x)
@@ -99,12 +99,12 @@ def test_bf16_decisions_follow_the_probe(plain224, caps):
         assert effnetv2.fastest_dtype("cpu") == ("bf16" if caps.native_bf16 else "fp32")
         assert precision.dtype_support("cpu", "autocast")["bf16"].supported  # autocast runs everywhere
         if caps.native_bf16:
-            fast = optimize_for_inference(plain224, dtype="bf16")
+            fast = optimize_for_inference(plain224, dtype="bf16", backend="eager")
             conv = fast.stage5[0].expand
             assert conv.weight.dtype == torch.bfloat16 and conv.fuse and conv.pack  # oneDNN's bf16 kernels
         else:
             with pytest.raises(UnsupportedDtypeError, match=r"^bf16 is not supported on cpu: .*; use fp32$"):
-                optimize_for_inference(plain224, dtype="bf16")
+                optimize_for_inference(plain224, dtype="bf16", backend="eager")
 
 
 @pytest.mark.parametrize("hw", [(224, 224), (227, 227), (240, 200)])
@@ -113,10 +113,10 @@ def test_bf16_on_this_cpu_is_accurate_or_refused(plain224, hw):
     one clear line (the raw oneDNN error "bf16 path needs the cpu support ..." never reaches a user)."""
     if not BF16_HERE:
         with pytest.raises(UnsupportedDtypeError, match="has no native bf16") as info:
-            optimize_for_inference(plain224, dtype="bf16")
+            optimize_for_inference(plain224, dtype="bf16", backend="eager")
         assert "\n" not in str(info.value)
         return
-    fast = optimize_for_inference(plain224, dtype="bf16")
+    fast = optimize_for_inference(plain224, dtype="bf16", backend="eager")
     assert fast.stage5[0].expand.weight.dtype == torch.bfloat16  # really reduced precision
     assert fast.stage5[0].expand.fuse  # on oneDNN's fused kernels, not a silent ATen fallback
     assert fast.stage4[0].expand.weight.dtype == torch.float32  # the first MBConv stage stays fp32 on CPU
@@ -131,9 +131,9 @@ def test_bf16_on_this_cpu_is_accurate_or_refused(plain224, hw):
 def test_fp16_on_this_cpu_runs_only_with_amx_fp16(plain224):
     if not HERE.native_fp16:
         with pytest.raises(UnsupportedDtypeError, match="has no AMX-FP16"):
-            optimize_for_inference(plain224, dtype="fp16")
+            optimize_for_inference(plain224, dtype="fp16", backend="eager")
         return
-    fast = optimize_for_inference(plain224, dtype="fp16")
+    fast = optimize_for_inference(plain224, dtype="fp16", backend="eager")
     assert fast.stage6[0].project.weight.dtype == torch.float16
     x = _images((224, 224), n=1)
     with torch.inference_mode():
@@ -144,7 +144,7 @@ def test_input_model_is_unchanged(plain):
     before = {k: v.clone() for k, v in plain.state_dict().items()}
     types = [type(m) for m in plain.modules()]
     hooks = plain.stage3.register_forward_hook(lambda *a: None)
-    fast = optimize_for_inference(plain, dtype=effnetv2.fastest_dtype("cpu"))
+    fast = optimize_for_inference(plain, dtype=effnetv2.fastest_dtype("cpu"), backend="eager")
     after = plain.state_dict()
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
     assert [type(m) for m in plain.modules()] == types
@@ -156,7 +156,7 @@ def test_input_model_is_unchanged(plain):
 
 
 def test_stage_structure_and_forward_stages_kept(plain):
-    fast = optimize_for_inference(plain)
+    fast = optimize_for_inference(plain, backend="eager")
     assert isinstance(fast, effnetv2.EfficientNet)
     assert fast.stage_names == plain.stage_names and [n for n, _ in fast.stages()] == plain.stage_names
     x = _images((67, 67))
@@ -170,7 +170,7 @@ def test_stage_structure_and_forward_stages_kept(plain):
 
 
 def test_stage_hooks_time_each_stage(plain):
-    fast = optimize_for_inference(plain, dtype=effnetv2.fastest_dtype("cpu"))
+    fast = optimize_for_inference(plain, dtype=effnetv2.fastest_dtype("cpu"), backend="eager")
     seen = []
     for name, module in fast.stages():
         module.register_forward_hook(lambda m, i, o, name=name: seen.append((name, o.shape[1])))
@@ -182,7 +182,7 @@ def test_stage_hooks_time_each_stage(plain):
 
 def test_gradients_flow_for_grad_cam(plain):
     """With autograd on, the optimized fp32 model takes the differentiable path: Grad-CAM works on it."""
-    fast = optimize_for_inference(plain)
+    fast = optimize_for_inference(plain, backend="eager")
     kept = {}
     fast.stage5.register_forward_hook(lambda m, i, o: kept.setdefault("act", o))
     x = _images((64, 64), n=1)
@@ -195,7 +195,7 @@ def test_gradients_flow_for_grad_cam(plain):
 
 def test_without_onednn_fusion_the_fallback_matches(plain):
     with assume_cpu(CpuCapabilities("no oneDNN (assumed)", False, False, frozenset())):
-        fast = optimize_for_inference(plain)
+        fast = optimize_for_inference(plain, backend="eager")
     assert not fast.stage2[0].expand.fuse and not fast.stage2[0].expand.pack
     x = _images((67, 67))
     with torch.inference_mode():
@@ -205,14 +205,14 @@ def test_without_onednn_fusion_the_fallback_matches(plain):
 @pytest.mark.parametrize("name, blocks", [("efficientnet_b0", None), ("efficientnetv2_b0", "MFMFMF")])
 def test_v1_and_switched_blocks_optimize_exactly(name, blocks):
     model = create_model(name, blocks=blocks).eval()
-    fast = optimize_for_inference(model)
+    fast = optimize_for_inference(model, backend="eager")
     x = _images((67, 60))
     with torch.inference_mode():
         torch.testing.assert_close(fast(x), model(x), rtol=1e-4, atol=1e-4)
 
 
 def test_optimized_model_copies_and_pickles(plain, tmp_path):
-    fast = optimize_for_inference(plain, dtype=effnetv2.fastest_dtype("cpu"))
+    fast = optimize_for_inference(plain, dtype=effnetv2.fastest_dtype("cpu"), backend="eager")
     assert fast.stage2[0].expand.pack == ("fp32" in HERE.onednn_fused)  # the packed-weight cache is in use
     x = _images((64, 64), n=1)
     with torch.inference_mode():
@@ -279,6 +279,7 @@ def test_gate_drops_a_candidate_with_nan_logits(plain224, monkeypatch):
     real = opt.optimize_for_inference
 
     def fake(model, *, dtype="fp32", **kw):
+        assert kw["backend"] == "eager"  # the gate judges eager candidates
         return _Broken(real(model, dtype="fp32", **kw)) if dtype != "fp32" else real(model, dtype=dtype, **kw)
 
     monkeypatch.setattr(opt, "optimize_for_inference", fake)

@@ -10,6 +10,7 @@ from typing import Any
 
 from huggingface_hub import constants
 
+from ..backends import served_by
 from ..cache import LRUCache
 from ..checkpoints import DEFAULT_CHECKPOINT, resolve_checkpoint
 from ..config import get_arch
@@ -131,7 +132,7 @@ def _optimized(pre: Pretrained, path: str):
     otherwise the optimized fp32 model is used.
     """
     if path == "fp32":
-        return optimize_for_inference(pre.model, dtype="fp32", device=pre.device), "fp32"
+        return optimize_for_inference(pre.model, dtype="fp32", device=pre.device, backend="eager"), "fp32"
     fast = choose_fast_path(pre.model, photos(pre.transform), pre.device)
     return fast.model, fast.dtype
 
@@ -145,6 +146,8 @@ class ClassifyResult:
     path: str
     dtype: str
     device: str
+    backend: str = "plain PyTorch (eager)"
+    """What served the forward: eager PyTorch, eager oneDNN, ONNX Runtime or OpenVINO (with its version)."""
 
     @property
     def confidences(self) -> dict[str, float]:
@@ -153,13 +156,13 @@ class ClassifyResult:
     def timing_markdown(self) -> str:
         return (
             f"**{self.ms:.1f} ms** — decoding, preprocessing and forward on {self.device}, {self.dtype} "
-            f"({PATHS[self.path].split(':')[0]}), {self.checkpoint}"
+            f"({PATHS[self.path].split(':')[0]}), served by {self.backend}, {self.checkpoint}"
         )
 
     def to_dict(self) -> dict:
         return {
             "predictions": [p.to_dict() for p in self.predictions],
-            **{k: getattr(self, k) for k in ("ms", "checkpoint", "path", "dtype", "device")},
+            **{k: getattr(self, k) for k in ("ms", "checkpoint", "path", "dtype", "device", "backend")},
         }
 
 
@@ -181,7 +184,8 @@ def classify(image: Any, checkpoint: str = DEFAULT_CHECKPOINT, topk: Any = TOPK.
     start = time.perf_counter()
     predictions = predict(pre, [source], k)[0]  # decodes the image once, inside the timed span
     ms = (time.perf_counter() - start) * 1e3
-    return ClassifyResult(predictions, ms, pre.checkpoint.name, path, dtype, str(pre.device))
+    served = served_by(pre.model)
+    return ClassifyResult(predictions, ms, pre.checkpoint.name, path, dtype, str(pre.device), served)
 
 
 @dataclass
