@@ -401,6 +401,7 @@ def walkthrough_tab(demo: gr.Blocks, lang: gr.Radio) -> None:
     with gr.Row():
         wt_size = size_slider(walkthrough.TABLE4_SIZE)
     wt_table = gr.Dataframe(headers=walkthrough.stage_table_headers(EN), interactive=False, elem_id="wt-table4")
+    section("lite")
 
     t3_btn.click(measure_table3, [t3_size, lang], [t3_table], **PRIVATE, **TORCH)
     for control in (wt_model, wt_blocks, wt_size):

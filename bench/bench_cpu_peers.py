@@ -32,11 +32,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from harness import interleaved_times, machine_info, markdown_table, reference_pair, summary, write_json
+from harness import interleaved_times, machine_info, markdown_table, summary, write_json
 
 import effnetv2
 from effnetv2 import backends as rt
 from effnetv2.optimize import build_eager, gate_images
+from effnetv2.testing import reference_pair
 
 REFERENCE = "timm-eager"
 PEERS = ("timm-eager", "timm-compile", "timm-onnxruntime", "timm-openvino")

@@ -54,7 +54,30 @@ def test_classify_shows_top_k_crop_and_grad_cam(page):
     # The Grad-CAM event follows a successful classification: its caption names the stage and class.
     expect(page.get_by_text("Grad-CAM at")).to_be_visible(timeout=TIMEOUT_MS)
     assert page.locator("img").count() >= 3  # input, crop and overlay
-    _shot(page, "classify")
+    _shot(page, "classify_test_checkpoint")
+
+
+def test_fresh_machine_classifies_chelsea_on_the_embedded_lite0(tmp_path):
+    """Nothing cached, no Hub: the page opens on the embedded Lite0, says so in one line, and a click on
+    Classify calls chelsea a cat with a Grad-CAM on her (the README's Classify screenshot)."""
+    from effnetv2.testing.appserver import app_process, shipped_env
+
+    empty = tmp_path / "hf"
+    empty.mkdir()
+    with app_process(env=shipped_env(), cache=empty) as app, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-US")
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(app.url)
+        expect(page.locator("#weights-warning")).to_contain_text("embedded EfficientNet-Lite0")
+        page.locator("input[type=file]").first.set_input_files(str(PHOTO))
+        page.get_by_role("button", name="Classify", exact=True).click()
+        expect(page.locator("#timing")).to_contain_text("tf_efficientnet_lite0.embedded", timeout=TIMEOUT_MS)
+        top1 = page.locator("[data-testid=label-output-value]").first
+        expect(top1).to_contain_text("cat", timeout=TIMEOUT_MS)  # tiger cat / Egyptian cat / tabby cat
+        expect(page.get_by_text("Grad-CAM at")).to_be_visible(timeout=TIMEOUT_MS)
+        _shot(page, "classify")
+        browser.close()
 
 
 def test_latency_tab_draws_the_per_stage_chart(page):

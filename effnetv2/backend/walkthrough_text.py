@@ -18,6 +18,7 @@ SECTIONS: tuple[str, ...] = (
     "table3",
     "problem_scaling",
     "table4",
+    "lite",
 )
 """Walkthrough sections in reading order; each is one Markdown text per language."""
 
@@ -121,6 +122,18 @@ grow every stage by the same depth factor, while V2-S, M, L and XL put their ext
 
 Parameters and multiply-adds are counted by the app for the chosen model, operator letters (F/M) and image size.
 """,
+        "lite": """
+### A third point in the family: EfficientNet-Lite
+
+EfficientNet-Lite is EfficientNet (V1) reworked for phones and edge accelerators such as the Edge TPU. It keeps
+V1's stage table and compound scaling but drops what those chips handle badly: squeeze-and-excitation, the swish
+(SiLU) activation, replaced by ReLU6, whose bounded output makes 8-bit quantization easy, and the growth of the
+stem and head with width (they stay at 32 and 1280 channels; the first and last stages keep their depth). Lite0
+has 4.65M parameters and 0.39 GMACs at 224 px, against 7.14M and 0.72 GMACs for EfficientNetV2-B0. Fewer
+multiply-adds do not make it much faster on a CPU: V2-B0's dense Fused-MBConv stages use a CPU better than Lite's
+depthwise convolutions, the paper's second problem again. In this app it is also the model that always works:
+its real ImageNet weights install with a pip package, so predictions and Grad-CAM run without any download.
+""",
     },
     "zh-CN": {
         "intro": """
@@ -208,6 +221,17 @@ EfficientNet V1 用*复合缩放*把 B0 放大为 B1-B7：深度、宽度和分�
 ### 所选模型的阶段表（类似论文表 4）
 
 参数量和乘加次数由本应用针对所选模型、算子字母（F/M）和图像尺寸计算。
+""",
+        "lite": """
+### 家族中的第三个点：EfficientNet-Lite
+
+EfficientNet-Lite 是为手机和边缘加速器（如 Edge TPU）改造的 EfficientNet（V1）。它沿用 V1 的阶段表和复合缩放，
+但去掉了这些芯片不擅长的部分：挤压-激励模块（SE）；swish（SiLU）激活，换成输出有上界、便于 8 位整数量化的
+ReLU6；以及随宽度放大的 stem 和 head（固定为 32 和 1280 个通道，第一个和最后一个阶段的层数也不增加）。Lite0 在
+224 像素下有 4.65M 参数、0.39 GMACs，而 EfficientNetV2-B0 为 7.14M 参数、0.72 GMACs。乘加次数少并不意味着在 CPU
+上快很多：V2-B0 的 Fused-MBConv 阶段是稠密卷积，比 Lite 的逐通道（depthwise）卷积更能发挥 CPU 的算力，这正是论文
+指出的第二个问题。在本应用中，它也是始终可用的模型：真实的 ImageNet 权重随 pip 包一起安装，无需任何下载即可进行
+预测和 Grad-CAM。
 """,
     },
 }
