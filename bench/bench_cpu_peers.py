@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from harness import interleaved_times, machine_info, markdown_table, summary, write_json
+from harness import TIMING_COLUMNS, interleaved_times, machine_info, markdown_table, summary, write_json
 
 import effnetv2
 from effnetv2 import backends as rt
@@ -166,14 +166,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 COLUMNS = [
-    ("model", "model"),
-    ("image_size", "size"),
-    ("batch", "batch"),
-    ("variant", "variant"),
-    ("median_ms", "median ms"),
-    ("p25_ms", "p25"),
-    ("p75_ms", "p75"),
-    ("runs", "runs"),
+    *TIMING_COLUMNS,
     ("images_per_s", "img/s"),
     ("ratio", "/ timm eager"),
     ("ratio_best_peer", "/ best peer"),

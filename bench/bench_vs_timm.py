@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from harness import interleaved_times, machine_info, markdown_table, summary, write_json
+from harness import TIMING_COLUMNS, interleaved_times, machine_info, markdown_table, summary, write_json
 
 import effnetv2
 from effnetv2.precision import DTYPES
@@ -183,14 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     print(file=sys.stderr)
     info["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     columns = [
-        ("model", "model"),
-        ("image_size", "size"),
-        ("batch", "batch"),
-        ("variant", "variant"),
-        ("median_ms", "median ms"),
-        ("p25_ms", "p25"),
-        ("p75_ms", "p75"),
-        ("runs", "runs"),
+        *TIMING_COLUMNS,
         ("ratio", "/ timm-fp32"),
         ("like_for_like", "like for like"),
         ("ratio_like", "/ like"),

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 import effnetv2
+from effnetv2.precision import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,6 +69,19 @@ def summary(seconds: Sequence[float]) -> dict[str, float]:
     return {"median_ms": statistics.median(ms), "p25_ms": q[0], "p75_ms": q[2], "runs": len(ms)}
 
 
+TIMING_COLUMNS: list[tuple[str, str]] = [
+    ("model", "model"),
+    ("image_size", "size"),
+    ("batch", "batch"),
+    ("variant", "variant"),
+    ("median_ms", "median ms"),
+    ("p25_ms", "p25"),
+    ("p75_ms", "p75"),
+    ("runs", "runs"),
+]
+"""The leading columns of every CPU benchmark table: what was run and its median with the interquartile range."""
+
+
 def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> str:
     """``columns``: (key, header) pairs; floats are shown with up to 3 significant decimals."""
 
@@ -83,21 +97,11 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, 
     return "\n".join(lines)
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_info(device: str = "cpu") -> dict[str, Any]:
     import timm
 
     info: dict[str, Any] = {
-        "cpu": cpu_model(),
+        "cpu": cpu_name(),
         "logical_cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),

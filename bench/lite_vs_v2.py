@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 from pathlib import Path
@@ -26,20 +25,11 @@ import torch
 
 from effnetv2 import create_model, optimize_for_inference, stats
 from effnetv2.devices import resolve
+from effnetv2.precision import cpu_name
 from effnetv2.profiling import stage_latency
 
 MODELS = ("efficientnet_lite0", "efficientnetv2_b0")
 SIZE = 224
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def load() -> float:
@@ -78,7 +68,7 @@ def main() -> int:
             row[path] = {"median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms)}
         rows.append(row)
     context = {
-        "cpu": cpu_model(),
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
