@@ -102,7 +102,11 @@ class FastPath:
         kernels = "oneDNN fused" if self.fused else "ATen"
         if self.backend == "eager":
             return f"{self.dtype}, {kernels} kernels"
-        return f"{self.dtype}, {self.backend}"
+        if self.dtype == "fp32":
+            return f"fp32, {self.backend}"
+        # The runtimes run the fp32 export; the eager model (other sizes, gradients, batches planned for it)
+        # runs in the reduced precision that passed the gate.
+        return f"fp32, {self.backend}; eager model in {self.dtype}"
 
 
 def choose_fast_path(

@@ -96,6 +96,14 @@ def _fused_conv_agrees(dtype: torch.dtype) -> bool:
         return False
 
 
+def _has_amx_fp16() -> bool:
+    """AMX-FP16 (Granite Rapids on). oneDNN's own fp16 check also passes on AVX-512 FP16 alone (Sapphire
+    Rapids), where an fp16 model ran slower than fp32 and than AMX bf16 (B0, batch 1: 125 / 105 / 92 ms), so
+    that check alone would make fp16 the "fast" dtype there."""
+    check = getattr(torch.cpu, "_is_amx_fp16_supported", None)
+    return bool(check and check())
+
+
 def probe_cpu() -> CpuCapabilities:
     """Measure the CPU's reduced-precision facts (a few milliseconds); use the cached :func:`cpu_capabilities`."""
     mkldnn = torch.backends.mkldnn.is_available()
@@ -103,7 +111,7 @@ def probe_cpu() -> CpuCapabilities:
     return CpuCapabilities(
         name=cpu_name(),
         native_bf16=bool(mkldnn and torch.ops.mkldnn._is_mkldnn_bf16_supported()),
-        native_fp16=bool(mkldnn and torch.ops.mkldnn._is_mkldnn_fp16_supported()),
+        native_fp16=bool(mkldnn and torch.ops.mkldnn._is_mkldnn_fp16_supported() and _has_amx_fp16()),
         onednn_fused=fused,
     )
 

@@ -212,8 +212,9 @@ def test_v1_and_switched_blocks_optimize_exactly(name, blocks):
 
 
 def test_optimized_model_copies_and_pickles(plain, tmp_path):
-    fast = optimize_for_inference(plain, dtype=effnetv2.fastest_dtype("cpu"), backend="eager")
-    assert fast.stage2[0].expand.pack == ("fp32" in HERE.onednn_fused)  # the packed-weight cache is in use
+    dtype = effnetv2.fastest_dtype("cpu")
+    fast = optimize_for_inference(plain, dtype=dtype, backend="eager")
+    assert fast.stage2[0].expand.pack == (dtype in HERE.onednn_fused)  # the packed-weight cache is in use
     x = _images((64, 64), n=1)
     with torch.inference_mode():
         want = fast(x)  # fills the per-shape packed-weight cache, which must not travel
@@ -343,7 +344,12 @@ def test_bench_vs_timm_smoke_run(tmp_path):
     for name in ("timm-bf16", "ours-bf16"):  # bf16 is timed exactly where this CPU has native bf16
         assert ("skipped" in rows[name]) == (not HERE.native_bf16 or not BF16_HERE), name
     if "skipped" not in rows["ours-bf16"]:
-        assert rows["ours-bf16"]["like_for_like"] == "timm-bf16" and rows["ours-bf16"]["accurate"]
+        # Random weights at 64 px put bf16 logits anywhere near the gate (3.6% seen on Zen 4, timm's 6.7%), so
+        # the smoke run checks the verdict follows the gate; bf16 accuracy on real photos is
+        # test_v2s_fast_path_on_real_photos's.
+        bf16 = rows["ours-bf16"]
+        assert bf16["like_for_like"] == "timm-bf16"
+        assert bf16["accurate"] == (bf16["logit_error_pct"] <= 100 * effnetv2.ACCURATE_LOGIT_ERROR)
     assert data["machine"]["cpu_reduced_precision"]["native_bf16"] == HERE.native_bf16
 
 
