@@ -102,9 +102,10 @@ class Work:
     runs: int = 1
     """Timed inference passes per config; ``warmup`` untimed ones come first."""
     warmup: int = 0
-    train_batch: int = 0
-    """0: no training."""
+
+    train_batch: int = 0  # 0: no training
     train_steps: int = 0
+
     device: str = "cpu"
     """As ``str(torch.device)``: the key of measured forward times, and where free memory is looked up."""
     dtype: str = "fp32"
