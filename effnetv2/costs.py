@@ -258,7 +258,7 @@ class Budget:
     def here(cls, device: str = "cpu", seconds: float | None = None, time_source: str = "") -> Budget:
         """``EFFNETV2_MAX_REQUEST_MB`` if set, else ``MEMORY_FRACTION`` of what is free now."""
         if MAX_REQUEST_MB is not None:
-            return cls(MAX_REQUEST_MB << 20, seconds, "EFFNETV2_MAX_REQUEST_MB", time_source)
+            return cls(MAX_REQUEST_MB * 10**6, seconds, "EFFNETV2_MAX_REQUEST_MB", time_source)
         free = available_bytes(device)
         return cls(int(MEMORY_FRACTION * free), seconds, f"{MEMORY_FRACTION:.0%} of the free memory", time_source)
 
@@ -267,7 +267,11 @@ class Budget:
 
 
 def _gb(n: float) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
+
+
+def _source(name: str) -> str:
+    return f" ({name})" if name else ""
 
 
 def _fits(work: Work, budget: Budget) -> bool:
@@ -330,13 +334,14 @@ def check(
     if e.bytes > budget.bytes:
         fix = suggest(work, dataclasses.replace(budget, seconds=None), memory_knobs, training_optional)
         raise MemoryLimitError(
-            f"{what} needs about {_gb(e.bytes)} {at}, {_gb(budget.bytes)} allowed here ({budget.memory_source}): {fix}"
+            f"{what} needs about {_gb(e.bytes)} {at}, {_gb(budget.bytes)} allowed here"
+            f"{_source(budget.memory_source)}: {fix}"
         )
     if budget.seconds is not None and e.seconds > budget.seconds:
         fix = suggest(work, budget, time_knobs, training_optional)
         raise TimeLimitError(
-            f"{what} would take about {e.seconds:.0f} s {at} on {work.device}, {budget.seconds:.0f} s allowed here "
-            f"({budget.time_source}): {fix}"
+            f"{what} would take about {e.seconds:.0f} s {at} on {work.device}, {budget.seconds:.0f} s allowed here"
+            f"{_source(budget.time_source)}: {fix}"
         )
     return e
 
