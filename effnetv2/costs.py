@@ -333,9 +333,11 @@ def check(
     at = f"at {work.image_size} px"
     if e.bytes > budget.bytes:
         fix = suggest(work, dataclasses.replace(budget, seconds=None), memory_knobs, training_optional)
+        need, allowed = _gb(e.bytes), _gb(budget.bytes)
+        if need == allowed:  # just above the limit: show the difference
+            need, allowed = f"{e.bytes / 1e9:.2f} GB", f"{budget.bytes / 1e9:.2f} GB"
         raise MemoryLimitError(
-            f"{what} needs about {_gb(e.bytes)} {at}, {_gb(budget.bytes)} allowed here"
-            f"{_source(budget.memory_source)}: {fix}"
+            f"{what} needs about {need} {at}, {allowed} allowed here{_source(budget.memory_source)}: {fix}"
         )
     if budget.seconds is not None and e.seconds > budget.seconds:
         fix = suggest(work, budget, time_knobs, training_optional)
