@@ -210,8 +210,8 @@ def test_max_request_mb_from_the_environment_bounds_a_latency_request():
         "except Exception as exc:\n"
         "    print(json.dumps(str(exc)))\n"
     )
-    message = _fresh(code, EFFNETV2_MAX_REQUEST_MB="200")
-    expected = r"needs about [\d.]+ GB at 640 px, 200 MB allowed here \(EFFNETV2_MAX_REQUEST_MB\): choose batch <= \d+"
+    message = _fresh(code, EFFNETV2_MAX_REQUEST_MB="400")
+    expected = r"needs about [\d.]+ GB at 640 px, 400 MB allowed here \(EFFNETV2_MAX_REQUEST_MB\): choose batch <= \d+"
     assert re.search(expected, message), message
 
 
