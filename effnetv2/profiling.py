@@ -480,6 +480,7 @@ def compare_training(
     warmup: int = 1,
     runtime: Runtime | None = None,
     progress: Progress | None = None,
+    policy: costs.Policy | None = None,
 ) -> TrainingComparison:
     """Images/s of training steps for each ``(label, model, image_size)``, claimed fastest first.
 
@@ -488,12 +489,20 @@ def compare_training(
     steps each, and the spread (10th-90th percentile) decides whether the claimed order is supported, is
     contradicted, or cannot be told from the noise (timed cold and one after the other, the walkthrough's
     size chart once drew a flat or non-monotonic curve that a warm second measurement did not).
+    Refused before the first step when its estimated memory (and time, if ``policy`` bounds it) does not fit.
     """
     batch = BATCH.check(batch)
     rounds = STEPS.renamed("rounds").check(rounds)
     warmup = WARMUP.check(warmup)
     runtime = runtime or resolve()
     clock = clock_for(runtime)
+    for name in dict.fromkeys(model.arch.name for _, model, _ in setups):  # one estimate per architecture
+        configs = tuple(
+            (model.blocks, check_image_size(model, size)) for _, model, size in setups if model.arch.name == name
+        )
+        work = costs.Work(name, configs, batch=0, runs=0, train_batch=batch, train_steps=warmup + rounds,
+                          device=str(runtime.device), dtype=runtime.dtype)  # fmt: skip
+        (policy or costs.Policy()).check(work, "this training comparison")
     steps = []
     for _label, model, size in setups:
         check_train_batch(batch, check_image_size(model, size))

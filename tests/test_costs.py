@@ -15,6 +15,7 @@ from effnetv2.backend import lab, latency, limits
 from effnetv2.bounds import BATCH, IMAGE_SIZE, RUNS
 from effnetv2.compare import compare
 from effnetv2.config import Blocks
+from effnetv2.devices import resolve
 from effnetv2.errors import MemoryLimitError, TimeLimitError
 from effnetv2.profiling import benchmark
 from effnetv2.testing.hubfake import ROOT, run_python
@@ -225,3 +226,18 @@ def test_the_address_space_limit_counts_as_the_machine_memory():
     )
     free, budget = _fresh(code)
     assert 0 < free <= 2**30 and budget == int(costs.MEMORY_FRACTION * free)
+
+
+def test_training_comparison_is_estimated_before_its_first_step(monkeypatch):
+    """The walkthrough's measurements (Table 3: four B4 variants trained at up to 380 px) go through the same check."""
+    from effnetv2 import profiling
+    from effnetv2.model import create_model
+
+    monkeypatch.setattr(profiling, "_train_step", _never)
+    net = create_model("efficientnet_b4")
+    policy = costs.Policy(
+        seconds=1.0, time_source="a test limit", time_knobs=(("image size", limits.TABLE3_IMAGE_SIZE),)
+    )
+    with pytest.raises(TimeLimitError, match=r"^this training comparison would take about \d+ s at 380 px on cpu, 1 s"):
+        cpu = resolve("cpu")
+        profiling.compare_training([("b4", net, 380), ("b4", net, 320)], batch=2, rounds=2, runtime=cpu, policy=policy)

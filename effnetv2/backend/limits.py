@@ -61,3 +61,9 @@ COMPARE_POLICY = costs.Policy(
 )
 """The Lab's comparisons: the training batch is fixed (``TRAIN_BATCH.default``), so a refusal suggests turning
 training off, a smaller image or fewer runs, never a smaller training batch."""
+TRAINING_POLICY = costs.Policy(
+    **_TIME,
+    memory_knobs=(("image size", TABLE3_IMAGE_SIZE),),
+    time_knobs=(("image size", TABLE3_IMAGE_SIZE),),
+)
+"""The walkthrough's training measurements (Table 3, images/s against image size): only the size is chosen."""
