@@ -335,8 +335,11 @@ def check(
     """
     e = estimate(work)
     at = f"at {work.image_size} px"
+    # a suggestion fits both bounds: the knobs of the exceeded one first, then the other's
+    memory_first = (*memory_knobs, *(k for k in time_knobs if k not in memory_knobs))
+    time_first = (*time_knobs, *(k for k in memory_knobs if k not in time_knobs))
     if e.bytes > budget.bytes:
-        fix = suggest(work, dataclasses.replace(budget, seconds=None), memory_knobs, training_optional)
+        fix = suggest(work, budget, memory_first, training_optional)
         need, allowed = _gb(e.bytes), _gb(budget.bytes)
         if need == allowed:  # just above the limit: show the difference
             need, allowed = f"{e.bytes / 1e9:.2f} GB", f"{budget.bytes / 1e9:.2f} GB"
@@ -344,7 +347,7 @@ def check(
             f"{what} needs about {need} {at}, {allowed} allowed here{_source(budget.memory_source)}: {fix}"
         )
     if budget.seconds is not None and e.seconds > budget.seconds:
-        fix = suggest(work, budget, time_knobs, training_optional)
+        fix = suggest(work, budget, time_first, training_optional)
         raise TimeLimitError(
             f"{what} would take about {e.seconds:.0f} s {at} on {work.device}, {budget.seconds:.0f} s allowed here"
             f"{_source(budget.time_source)}: {fix}"
