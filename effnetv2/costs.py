@@ -12,8 +12,9 @@ The estimate (figures in docs/reliability.md, checked against measurements by ``
   the meta device: inference keeps a few tensors alive at a time (``INFERENCE_ACTIVATIONS`` x the largest
   layer output), training keeps every layer's output for the backward pass (``TRAINING_ACTIVATIONS`` x their
   sum);
-- **time**: forward passes x the measured time of one forward of this model at this size (once a request has
-  measured it), else its multiply-adds over the device's MACs/s rate; a training step counts as three forwards.
+- **time**: forward passes x the measured time of one forward of this model (once a request has measured it;
+  scaled by the pixel count from the nearest measured size), else its multiply-adds over the device's MACs/s
+  rate; a training step counts as three forwards.
 
 The limits: memory from what the machine has free now (:func:`available_bytes`, ``MEMORY_FRACTION`` of it)
 or ``EFFNETV2_MAX_REQUEST_MB``; time only where the caller gives one (the app: ``EFFNETV2_MAX_REQUEST_S``).
@@ -34,9 +35,10 @@ from .bounds import MACS_PER_S, MAX_REQUEST_MB, MEMORY_FRACTION, Bound
 from .errors import MemoryLimitError, TimeLimitError
 
 INFERENCE_ACTIVATIONS = 6.0
-"""Inference peak / the largest layer output (measured 4.8-5.4 on CPU for B0, V2-B0, V2-S, B7; bench/cost_model.py)."""
+"""Inference peak / the largest layer output: measured 4.7-5.1 on CPU (B0 at 320 px, V2-S at 384, batch 8;
+bench/cost_model.py); small inputs sit higher, where ``WORKSPACE_BYTES`` covers them."""
 TRAINING_ACTIVATIONS = 2.0
-"""Training peak / the sum of every layer's output: measured 1.1-1.3 on CPU (bench/cost_model.py), counted
+"""Training peak / the sum of every layer's output: measured 1.2-1.4 on CPU (bench/cost_model.py), counted
 as 2 because an underestimate is not a clean error on Linux but the OOM killer (memory is overcommitted)."""
 TRAINING_STEP_FORWARDS = 3.0
 """A training step (forward, backward, SGD) in forward passes: the backward pass costs about two."""
@@ -130,12 +132,13 @@ class Work:
 KNOBS = {"batch": "batch", "runs": "runs", "train batch": "train_batch"}
 """Settings a suggestion may lower, by the name the user sees -> the field of :class:`Work` it sets."""
 
-_measured: dict[tuple, float] = {}
+_measured: dict[tuple, dict[int, float]] = {}
+"""(model, blocks, device, dtype) -> {image size: measured seconds per image of one forward}."""
 _measured_lock = threading.Lock()
 
 
-def _key(model: str, blocks: str | None, size: int, device: str, dtype: str) -> tuple:
-    return (model, blocks or "", size, device, dtype)
+def _key(model: str, blocks: str | None, device: str, dtype: str) -> tuple:
+    return (model, blocks or "", device, dtype)
 
 
 def record_forward(
@@ -144,15 +147,17 @@ def record_forward(
     """Remember one measured forward time (per image) of this model and size: later estimates use it."""
     if seconds_per_image > 0:
         with _measured_lock:
-            _measured[_key(model, blocks, size, device, dtype)] = seconds_per_image
+            _measured.setdefault(_key(model, blocks, device, dtype), {})[size] = seconds_per_image
 
 
 def forward_seconds(work: Work, blocks: str | None, fp: Footprint) -> float:
-    """One forward of one image: measured, else MACs / the device's rate (``EFFNETV2_MACS_PER_S``)."""
+    """One forward of one image: measured at this size; else scaled by the pixel count from the nearest size
+    measured for this model; else MACs / the device's rate (``EFFNETV2_MACS_PER_S``)."""
     with _measured_lock:
-        seen = _measured.get(_key(work.model, blocks, fp.image_size, work.device, work.dtype))
-    if seen is not None:
-        return seen
+        seen = dict(_measured.get(_key(work.model, blocks, work.device, work.dtype), {}))
+    if seen:
+        nearest = min(seen, key=lambda s: abs(s - fp.image_size))
+        return seen[nearest] * (fp.image_size / nearest) ** 2
     kind = torch.device(work.device).type
     return fp.macs / MACS_PER_S.get(kind, MACS_PER_S["cpu"])
 

@@ -68,6 +68,8 @@ def test_a_measured_forward_replaces_the_macs_rate():
     costs.record_forward("efficientnet_lite1", None, 240, "cpu", "fp32", 0.5)
     assert costs.estimate(work).seconds == pytest.approx(0.5 * 2 * (3 + 1))
     assert guess != pytest.approx(4.0)
+    bigger = _work(model="efficientnet_lite1", size=480, batch=1, runs=1)  # 4x the pixels of the measured size
+    assert costs.estimate(bigger).seconds == pytest.approx(4 * 0.5)
 
 
 # --- refusals ---------------------------------------------------------------------------------------------------
