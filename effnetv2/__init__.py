@@ -52,7 +52,7 @@ from .hub import (
     embedded_notice,
     load_pretrained,
 )
-from .images import MAX_IMAGE_PIXELS, open_image
+from .images import MAX_ASPECT_RATIO, MAX_IMAGE_PIXELS, open_image
 from .inference import Prediction, predict
 from .labels import imagenet_labels
 from .model import EfficientNet, create_model, effnetv2_l, effnetv2_m, effnetv2_s, effnetv2_xl
@@ -78,6 +78,7 @@ __all__ = [
     "DEFAULT_CHECKPOINT",
     "DTYPE_NAMES",
     "EMBEDDED_CHECKPOINT",
+    "MAX_ASPECT_RATIO",
     "MAX_IMAGE_PIXELS",
     "REVISION_ENV",
     "WEIGHTS_ENV",

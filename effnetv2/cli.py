@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .errors import EffNetV2Error, ImageError
+from .errors import EffNetV2Error
 
 PROG = "python -m effnetv2"
 REVISION_HELP = "a branch, tag or commit of the Hub repo (default: $EFFNETV2_REVISION, else main)"
@@ -19,10 +19,14 @@ REVISION_HELP = "a branch, tag or commit of the Hub repo (default: $EFFNETV2_REV
 Handler = Callable[[argparse.Namespace], int]
 
 
+def first_line(exc: BaseException) -> str:
+    """An error's message as one line (its first), or its type's name when it has none."""
+    return str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
 def error_line(command: str, exc: BaseException) -> str:
     """The one line a failed command prints on stderr: ``python -m effnetv2 CMD: error: MESSAGE``."""
-    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"{PROG} {command}: error: {message}"
+    return f"{PROG} {command}: error: {first_line(exc)}"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -101,32 +105,48 @@ def _checkpoint(args: argparse.Namespace) -> str:
     return ckpt.name
 
 
+def _file_error(image: str, exc: BaseException) -> str:
+    """One line for a file that failed, naming it (image errors already start with the file's name)."""
+    message = first_line(exc)
+    return message if message.startswith(Path(image).name) else f"{image}: {message}"
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
+    """Every file gets its result or one line naming it, whatever went wrong with it; the run goes on, and
+    ``--json`` prints every result and every error (also when the checkpoint cannot be loaded, or on Ctrl-C)."""
     from .hub import load_pretrained
     from .inference import check_topk, predict
 
     _quiet_hub_client()
-    pretrained = load_pretrained(
-        _checkpoint(args), weights=args.weights, revision=args.revision, device=args.device, size=args.size
-    )
-    check_topk(args.topk, pretrained.checkpoint.num_classes)  # before reading any image
     results: list[dict] = []
+    try:
+        pretrained = load_pretrained(
+            _checkpoint(args), weights=args.weights, revision=args.revision, device=args.device, size=args.size
+        )
+        check_topk(args.topk, pretrained.checkpoint.num_classes)  # before reading any image
+    except (EffNetV2Error, ValueError, OSError) as exc:
+        if args.json:  # every file failed for the same reason: the JSON says so for each
+            print(json.dumps([{"image": image, "error": first_line(exc)} for image in args.image]))
+        raise
     failed = 0
-    for image in args.image:  # one at a time: a bad file names itself, and memory stays flat
-        try:
-            top = [p.to_dict() for p in predict(pretrained, [image], args.topk)[0]]
-        except ImageError as exc:  # one bad file does not cost the others their results
-            failed += 1
-            print(error_line("predict", exc), file=sys.stderr)
-            results.append({"image": image, "error": str(exc)})
-            continue
-        results.append({"image": image, "top": top})
-        if not args.json:
-            print(image)
-            for rank, p in enumerate(top, start=1):
-                print(f"  {rank:>2}. {p['index']:>4}  {p['label']:<32} {100 * p['prob']:6.2f}%")
-    if args.json:
-        print(json.dumps(results))
+    try:
+        for image in args.image:  # one at a time: a bad file names itself, and memory stays flat
+            try:
+                top = [p.to_dict() for p in predict(pretrained, [image], args.topk)[0]]
+            except Exception as exc:  # whatever one file does, the others keep their results
+                failed += 1
+                line = _file_error(image, exc)
+                print(f"{PROG} predict: error: {line}", file=sys.stderr)
+                results.append({"image": image, "error": line})
+                continue
+            results.append({"image": image, "top": top})
+            if not args.json:
+                print(image)
+                for rank, p in enumerate(top, start=1):
+                    print(f"  {rank:>2}. {p['index']:>4}  {p['label']:<32} {100 * p['prob']:6.2f}%")
+    finally:  # also on Ctrl-C: what was computed is printed
+        if args.json:
+            print(json.dumps(results))
     return 2 if failed else 0
 
 

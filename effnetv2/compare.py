@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import costs
 from .bounds import BATCH, IMAGE_SIZE, RUNS, TRAIN_BATCH, TRAIN_STEPS, WARMUP
 from .config import get_arch
 from .devices import Runtime, resolve
@@ -30,6 +31,13 @@ from .profiling import (
 NO_WEIGHTS_NOTE = "random weights: speed and size only"
 MAX_VARIANTS = 8
 """Variants per comparison besides the baseline: each costs a full latency + training measurement."""
+TRAIN_WARMUP = 1
+"""Untimed training steps per variant before the timed ones."""
+COMPARE_POLICY = costs.Policy(
+    memory_knobs=(("train batch", TRAIN_BATCH), ("batch", BATCH), ("image size", IMAGE_SIZE)),
+    training_optional=True,
+)
+"""The engine's (the CLI's): memory only; a refusal suggests measuring without training, or smaller settings."""
 
 
 def has_pretrained(model: str, blocks: str) -> bool:
@@ -184,7 +192,7 @@ def _measure(model: str, blocks: str, size: int, plan: _Plan, progress: Progress
             batch=plan.train_batch,
             image_size=size,
             steps=plan.train_steps,
-            warmup=1,
+            warmup=TRAIN_WARMUP,
             runtime=plan.runtime,
             progress=sub_progress(progress, split, 1.0),
         )
@@ -210,9 +218,13 @@ def compare(
     train_batch: int = 4,
     train_steps: int = 3,
     progress: Progress | None = None,
+    policy: costs.Policy = COMPARE_POLICY,
 ) -> Comparison:
     """Baseline (``baseline_blocks``, default the published ones, at ``image_size``) vs every combination of
-    ``blocks`` and ``image_sizes`` (either list may be empty: it then keeps the baseline's value)."""
+    ``blocks`` and ``image_sizes`` (either list may be empty: it then keeps the baseline's value).
+
+    The whole comparison's memory (and time, if ``policy`` bounds it) is estimated before the first
+    measurement and refused in one line when it does not fit (:mod:`effnetv2.costs`)."""
     arch = get_arch(model)
     base_blocks = arch.validate_blocks(baseline_blocks)
     base_size = IMAGE_SIZE.check(arch.image_size if image_size is None else image_size)
@@ -237,6 +249,18 @@ def compare(
     if plan.train:
         for _, s in configs:  # fail before any measurement, not after the baseline
             check_train_batch(plan.train_batch, s)
+    work = costs.Work(
+        arch.name,
+        tuple(configs),
+        batch=plan.batch,
+        runs=plan.runs,
+        warmup=plan.warmup,
+        train_batch=plan.train_batch if plan.train else 0,
+        train_steps=plan.train_steps + TRAIN_WARMUP if plan.train else 0,
+        device=str(plan.runtime.device),
+        dtype=plan.runtime.dtype,
+    )
+    policy.check(work, "this comparison")
     results = []
     for i, (b, s) in enumerate(configs):
         part = sub_progress(progress, i / len(configs), (i + 1) / len(configs), f"{b} @ {s}px: ")

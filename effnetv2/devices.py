@@ -126,4 +126,4 @@ def memory_guard(setting: str) -> Iterator[None]:
         exc.__traceback__ = None  # drop the failed call's frames, and with them its tensors
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             torch.cuda.empty_cache()
-        raise MemoryLimitError(f"out of memory for {setting}: use a smaller batch or image size") from None
+        raise MemoryLimitError(f"out of memory for {setting}: use a smaller batch or image size", setting) from None

@@ -65,6 +65,11 @@ class StageError(EffNetV2Error, ValueError):
 class MemoryLimitError(EffNetV2Error, MemoryError):
     """A setting that needs more memory than the device has free (too large a batch or image)."""
 
+    def __init__(self, message: str, setting: str = ""):
+        super().__init__(message)
+        self.setting = setting
+        """What ran out (e.g. ``training batch 4 at 448 px on cpu``), for a front end that words the advice."""
+
 
 class BackendError(EffNetV2Error, RuntimeError):
     """An inference backend (ONNX Runtime, OpenVINO) that is unknown, not installed, or cannot run the model."""
@@ -72,3 +77,7 @@ class BackendError(EffNetV2Error, RuntimeError):
 
 class BackendCacheError(BackendError):
     """A cached exported model (an ONNX file under the cache folder) that cannot be read: truncated or corrupt."""
+
+
+class TimeLimitError(EffNetV2Error, ValueError):
+    """A request whose estimated run time exceeds what this server allows one request (``EFFNETV2_MAX_REQUEST_S``)."""

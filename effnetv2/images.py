@@ -3,7 +3,11 @@
 Every PIL mode is accepted (bilevel, grey, palette with transparency, RGBA, CMYK, 16-bit and float), EXIF
 orientation is applied (phones store rotated pixels plus a tag), animations give their first frame, and
 transparent pixels are composited on white (black, PIL's default, changes the class of many cut-outs).
-Images above :data:`MAX_IMAGE_PIXELS` are refused before their pixels are decoded (decompression bombs).
+Images above :data:`MAX_IMAGE_PIXELS` or more elongated than :data:`MAX_ASPECT_RATIO` are refused before their
+pixels are decoded (decompression bombs; preprocessing scales the short side up, so a thin strip within the
+pixel bound would otherwise become gigabytes). So are PNGs whose compressed text or ICC chunks inflate beyond
+PIL's limits (chunk bombs), and float images with NaN or infinite pixels: no 8-bit picture means what they mean
+(stretching the range made them all black, and a black picture got a confident class).
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ from .errors import ImageError
 
 MAX_IMAGE_PIXELS = 40_000_000
 """The largest image accepted, in pixels (40 megapixels: beyond any phone photo, far below a bomb)."""
+MAX_ASPECT_RATIO = 1000
+"""The most elongated image accepted, long side over short side (a 1000:1 strip is already a line, not a
+photo; panoramas are about 10:1). Preprocessing never allocates the whole resized strip either
+(:meth:`effnetv2.preprocess.EvalTransform.crop` resizes only the window it keeps)."""
 
 ImageSource = str | os.PathLike | bytes | Image.Image
 _HIGH_BIT_MODES = ("I", "F")  # and every "I;16*": scaled to 8 bits rather than clipped as PIL's convert does
@@ -43,11 +51,38 @@ def _check_size(image: Image.Image, what: str) -> None:
         )
     if w == 0 or h == 0:
         raise ImageError(f"{what}: the image is empty ({w}x{h})")
+    if max(w, h) > MAX_ASPECT_RATIO * min(w, h):
+        raise ImageError(
+            f"{what}: {w}x{h} has an aspect ratio of {max(w, h) / min(w, h):.0f}:1, above the limit of "
+            f"{MAX_ASPECT_RATIO}:1"
+        )
 
 
-def _to_8bit(image: Image.Image) -> Image.Image:
-    """16-bit, 32-bit and float greyscale -> 8-bit "L", scaling the value range instead of clipping it."""
+def _chunk_bomb(what: str, exc: ValueError) -> ImageError | None:
+    """PIL's refusal of a PNG text/ICC chunk beyond ``MAX_TEXT_CHUNK`` or ``MAX_TEXT_MEMORY``, as one line."""
+    text = str(exc)
+    if "MAX_TEXT_MEMORY" in text:
+        return ImageError(f"{what}: refused, the compressed text chunks of this PNG inflate beyond 64 MB (chunk bomb?)")
+    if "MAX_TEXT_CHUNK" in text:
+        return ImageError(
+            f"{what}: refused, a compressed text or ICC chunk of this PNG inflates beyond 1 MB (chunk bomb?)"
+        )
+    return None
+
+
+def _to_8bit(image: Image.Image, what: str = "image") -> Image.Image:
+    """16-bit, 32-bit and float greyscale -> 8-bit "L", scaling the value range instead of clipping it.
+
+    Float images with NaN or infinite pixels are refused: a range with an infinite end maps every finite pixel
+    to one grey, and no single grey is right for "no value" (masks differ from file to file).
+    """
     a = np.asarray(image, dtype=np.float64)
+    bad = int(a.size - np.count_nonzero(np.isfinite(a)))
+    if bad:
+        raise ImageError(
+            f"{what}: {bad} of {a.size} pixels are NaN or infinite (a float image with missing values?); "
+            "replace them with numbers first"
+        )
     lo, hi = float(np.nanmin(a)) if a.size else 0.0, float(np.nanmax(a)) if a.size else 0.0
     if image.mode.startswith("I;16") or (image.mode == "I" and lo >= 0 and hi <= 65535 and hi > 255):
         a = a / 257.0  # 65535 -> 255
@@ -55,15 +90,18 @@ def _to_8bit(image: Image.Image) -> Image.Image:
         a = a * 255.0
     elif not (lo >= 0 and hi <= 255):  # arbitrary range (e.g. signed or scientific data): stretch it
         a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
-    return Image.fromarray(np.nan_to_num(np.clip(np.rint(a), 0, 255)).astype(np.uint8), mode="L")
+    return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), mode="L")
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Any PIL mode -> RGB; transparency composited on white. Already-RGB images are returned as they are."""
+def to_rgb(image: Image.Image, what: str = "image") -> Image.Image:
+    """Any PIL mode -> RGB; transparency composited on white. Already-RGB images are returned as they are.
+
+    ``what`` names the image in errors (a float image with NaN or infinite pixels is refused).
+    """
     if image.mode == "RGB":
         return image
     if image.mode in _HIGH_BIT_MODES or image.mode.startswith("I;16"):
-        return _to_8bit(image).convert("RGB")
+        return _to_8bit(image, what).convert("RGB")
     try:
         has_alpha = image.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in image.info
         if image.mode == "La":
@@ -111,6 +149,8 @@ def open_image(source: ImageSource) -> Image.Image:
             raise ImageError(f"{what}: not an image file PIL can read") from None
         except OSError as exc:
             raise ImageError(f"{what}: cannot be decoded (truncated or corrupt?): {exc}") from None
+        except ValueError as exc:  # a chunk bomb before the pixel data (PIL reads those chunks in open)
+            raise (_chunk_bomb(what, exc) or ImageError(f"{what}: cannot be decoded: {exc}")) from None
     _check_size(image, what)
     try:
         if getattr(image, "is_animated", False):
@@ -120,6 +160,10 @@ def open_image(source: ImageSource) -> Image.Image:
             image = ImageOps.exif_transpose(image)
         else:  # ours: no copy (a 12-megapixel photo is 48 MB)
             ImageOps.exif_transpose(image, in_place=True)
-    except (OSError, SyntaxError, ValueError) as exc:  # truncated data, broken EXIF, bad frame
+    except ValueError as exc:  # a chunk bomb after the pixel data, broken EXIF
+        raise (
+            _chunk_bomb(what, exc) or ImageError(f"{what}: cannot be decoded (truncated or corrupt?): {exc}")
+        ) from None
+    except (OSError, SyntaxError) as exc:  # truncated data, bad frame
         raise ImageError(f"{what}: cannot be decoded (truncated or corrupt?): {exc}") from None
-    return to_rgb(image)
+    return to_rgb(image, what)

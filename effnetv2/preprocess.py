@@ -3,6 +3,11 @@
 The steps and their order are timm's eval transform (torchvision ops on PIL images), so the tensors are
 equal to timm's, not merely close; :meth:`EvalTransform.crop` exposes the image the model actually sees,
 which is what a Grad-CAM map must be drawn on.
+
+One exception keeps memory bounded: when the resized image would exceed :data:`MAX_RESIZED_PIXELS` (a thin
+strip, whose short side is scaled up to 256 px, or a large crop of a wide panorama), only the window that the
+center crop keeps is resized (PIL's ``resize(box=...)``, same filter, same source pixels), and its pixels may
+differ from timm's by 1-2 levels of 255. A 1000x1 strip at 256 px is then a 224x224 resize, not 196 MB.
 """
 
 from __future__ import annotations
@@ -14,8 +19,12 @@ import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 from torchvision.transforms import InterpolationMode
+from torchvision.transforms.functional import _compute_resized_output_size
 
 from .checkpoints import Preprocess
+
+MAX_RESIZED_PIXELS = 4_000_000
+"""The largest image the resize step may allocate (12 MB in RGB); beyond it only the kept window is resized."""
 
 
 def _interpolation(name: str) -> InterpolationMode:
@@ -44,11 +53,22 @@ class EvalTransform:
         from .images import to_rgb
 
         image = to_rgb(image)
-        scale = self.cfg.scale_size
+        scale, size = self.cfg.scale_size, self.cfg.size
         # center: the shorter side becomes `scale` (aspect kept); squash: both sides do (aspect lost, nothing cut).
-        target = scale if self.cfg.crop_mode == "center" else [scale, scale]
+        target = [scale] if self.cfg.crop_mode == "center" else [scale, scale]
+        new_h, new_w = _compute_resized_output_size((image.height, image.width), target)  # before allocating
+        if new_h * new_w > MAX_RESIZED_PIXELS and min(new_h, new_w) >= size:
+            return self._window(image, new_w, new_h)
         resized = TF.resize(image, target, interpolation=self._mode)
-        return TF.center_crop(resized, [self.cfg.size, self.cfg.size])
+        return TF.center_crop(resized, [size, size])
+
+    def _window(self, image: Image.Image, new_w: int, new_h: int) -> Image.Image:
+        """The center crop of the ``new_w`` x ``new_h`` resize, made by resizing only its source window."""
+        size = self.cfg.size
+        top, left = round((new_h - size) / 2.0), round((new_w - size) / 2.0)  # as TF.center_crop places it
+        sx, sy = image.width / new_w, image.height / new_h
+        box = (left * sx, top * sy, (left + size) * sx, (top + size) * sy)
+        return image.resize((size, size), TF.pil_modes_mapping[self._mode], box=box)
 
     def to_tensor(self, crop: Image.Image) -> torch.Tensor:
         """A crop from :meth:`crop` -> normalized tensor (float in [0, 1], then (x - mean) / std).

@@ -26,7 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import costs
 from .bounds import BATCH, IMAGE_SIZE, RUNS, STEPS, WARMUP
+from .config import get_arch
 from .devices import Runtime, memory_guard, resolve
 from .errors import BoundsError, StageError
 from .model import EfficientNet, create_model
@@ -314,11 +316,14 @@ def stage_latency(
     def spread(key: str) -> Spread:
         return Spread.of([m[key][0].elapsed_time(m[key][1]) for m in marks])
 
+    total = spread("total")
+    per_image_s = total.median_ms / 1e3 / batch
+    costs.record_forward(model.arch.name, model.blocks, image_size, str(runtime.device), runtime.dtype, per_image_s)
     stages = []
     for name in names:
         s = spread(name)
         stages.append(StageLatency(name, s.median_ms, s.p10_ms, s.p90_ms, counts[name].params, counts[name].macs))
-    return Latency(Context.of(model, runtime, batch, image_size, clock), runs, warmup, spread("total"), stages)
+    return Latency(Context.of(model, runtime, batch, image_size, clock), runs, warmup, total, stages)
 
 
 def check_train_batch(batch: int, image_size: int) -> None:
@@ -475,6 +480,7 @@ def compare_training(
     warmup: int = 1,
     runtime: Runtime | None = None,
     progress: Progress | None = None,
+    policy: costs.Policy | None = None,
 ) -> TrainingComparison:
     """Images/s of training steps for each ``(label, model, image_size)``, claimed fastest first.
 
@@ -483,12 +489,20 @@ def compare_training(
     steps each, and the spread (10th-90th percentile) decides whether the claimed order is supported, is
     contradicted, or cannot be told from the noise (timed cold and one after the other, the walkthrough's
     size chart once drew a flat or non-monotonic curve that a warm second measurement did not).
+    Refused before the first step when its estimated memory (and time, if ``policy`` bounds it) does not fit.
     """
     batch = BATCH.check(batch)
     rounds = STEPS.renamed("rounds").check(rounds)
     warmup = WARMUP.check(warmup)
     runtime = runtime or resolve()
     clock = clock_for(runtime)
+    for name in dict.fromkeys(model.arch.name for _, model, _ in setups):  # one estimate per architecture
+        configs = tuple(
+            (model.blocks, check_image_size(model, size)) for _, model, size in setups if model.arch.name == name
+        )
+        work = costs.Work(name, configs, batch=0, runs=0, train_batch=batch, train_steps=warmup + rounds,
+                          device=str(runtime.device), dtype=runtime.dtype)  # fmt: skip
+        (policy or costs.Policy()).check(work, "this training comparison")
     steps = []
     for _label, model, size in setups:
         check_train_batch(batch, check_image_size(model, size))
@@ -551,6 +565,10 @@ class Benchmark:
         return out
 
 
+BENCHMARK_POLICY = costs.Policy(memory_knobs=(("batch", BATCH), ("image size", IMAGE_SIZE)))
+"""The engine's (the CLI's): memory only; a refusal suggests a smaller batch, then a smaller image."""
+
+
 def benchmark(
     model: str | EfficientNet,
     *,
@@ -566,15 +584,33 @@ def benchmark(
     train_batch: int | None = None,
     train_steps: int = 5,
     progress: Progress | None = None,
+    policy: costs.Policy | None = None,
 ) -> Benchmark:
     """Latency per stage (and training throughput with ``train``) of a registered model or a given one.
 
     A model name is built with random weights: speed does not depend on the weights' values.
-    ``train_batch`` defaults to ``batch`` (at least 2, which BatchNorm needs in training).
+    ``train_batch`` defaults to ``batch`` (at least 2, which BatchNorm needs in training). Before anything is
+    built, the request's memory (and, if ``policy`` bounds it, time) is estimated and refused when it does not
+    fit (:mod:`effnetv2.costs`).
     """
     if blocks is not None and not isinstance(model, str):
         raise ValueError("blocks applies to a model name, not to a built model")
     runtime = resolve(device, dtype, channels_last)
+    name = model if isinstance(model, str) else model.arch.name
+    letters = get_arch(name).validate_blocks(blocks if isinstance(model, str) else model.blocks)
+    size = IMAGE_SIZE.check(get_arch(name).image_size if image_size is None else image_size)
+    work = costs.Work(
+        name,
+        ((letters, size),),
+        batch=BATCH.check(batch),
+        runs=RUNS.check(runs),
+        warmup=WARMUP.check(warmup),
+        train_batch=BATCH.check(train_batch if train_batch is not None else max(batch, 2)) if train else 0,
+        train_steps=STEPS.check(train_steps) + min(warmup, 2) if train else 0,
+        device=str(runtime.device),
+        dtype=runtime.dtype,
+    )
+    (policy or BENCHMARK_POLICY).check(work, "this measurement")
     net = create_model(model, blocks=blocks) if isinstance(model, str) else model
     latency_part = 0.7 if train else 1.0
     latency = stage_latency(

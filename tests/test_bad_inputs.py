@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
 import struct
 import zlib
 from collections.abc import Callable
@@ -23,6 +25,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from effnetv2.cli import main
+from effnetv2.testing import hostile
 from effnetv2.testing.appserver import (  # GRADIO_TEMP_DIR
     PHOTO,
     TEST_CHECKPOINT,
@@ -31,6 +34,7 @@ from effnetv2.testing.appserver import (  # GRADIO_TEMP_DIR
     one_line,
     running_app,
 )
+from effnetv2.testing.hubfake import ROOT, run_cli
 
 
 def _encode(image: Image.Image, fmt: str, **kw) -> bytes:
@@ -274,3 +278,118 @@ def test_cli_bad_options_areone_line(argv, message, b0_checkpoint, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert ": error: " in err and message in err, err
+
+
+# -- hostile files and costly requests (issue #15) ----------------------------------------------------------------
+
+HOSTILE = [c for c in hostile.CASES if c.name != "wide_200000x200"]  # the 40 MP one: tests/test_images.py
+HOSTILE_IDS = [c.name for c in HOSTILE]
+
+
+@pytest.fixture(scope="module")
+def hostile_files(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("hostile")
+    out = {}
+    for case in HOSTILE:
+        out[case.name] = folder / f"{case.name}{case.suffix}"
+        out[case.name].write_bytes(case.make())
+    return out
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=HOSTILE_IDS)
+def test_app_classify_refuses_hostile_files_in_one_line_then_serves_the_next(client, hostile_files, case):
+    """Issue #15: a 114-byte 10000x1 PNG took 2.3 GB; 40,000,000x1 gave Gradio's generic error."""
+    path = hostile_files[case.name]
+    if case.refusal:
+        with pytest.raises(AppError) as err:
+            _classify(client, path)
+        line = one_line(err.value)
+        assert re.search(case.refusal, line) and path.name in line, line
+    else:  # within the bounds: the library's own answer, from a bounded resize
+        label, timing, _ = _classify(client, path)
+        assert labels(label) == expected_labels(path) and "ms" in timing
+    label, _, _ = _classify(client, PHOTO)  # the very next good request
+    assert labels(label) == expected_labels(PHOTO)
+
+
+@pytest.mark.parametrize("name", ["wide_10000x1", "tall_1x10000", "ztxt_bomb", "float_nan"])
+def test_app_gradcam_refuses_hostile_files_in_one_line(client, hostile_files, name):
+    args = (TEST_CHECKPOINT, "stage6", -1, 0.5, "jet")
+    with pytest.raises(AppError) as err:
+        client.predict(handle_file(str(hostile_files[name])), *args, api_name="/gradcam")
+    assert re.search(hostile.case(name).refusal, one_line(err.value))
+    overlay, _, _ = client.predict(handle_file(str(PHOTO)), *args, api_name="/gradcam")
+    assert Image.open(overlay).size == (224, 224)
+
+
+@pytest.mark.parametrize(
+    ("api", "args", "advice"),
+    [  # issue #15: about an hour of the torch slot; about 18 GB and a "smaller batch" that cannot be chosen
+        ("/latency", ("efficientnet_b7", "", 640, 16, 30, "cpu", "fp32", "en"), r"choose (runs|batch)"),
+        ("/compare", ("efficientnet_b7", "FFFMMMM", 448, 1, 1, True, "en"), r"turn training off"),
+        ("/compare", ("efficientnet_b7", "FFFMMMM", 640, 1, 1, True, "en"), r"turn training off"),
+    ],
+)
+def test_app_refuses_costly_requests_before_running_then_serves_the_next(client, api, args, advice):
+    with pytest.raises(AppError) as err:
+        client.predict(*args, api_name=api)
+    line = one_line(err.value)
+    assert re.search(r"(needs about [\d.]+ [GM]B|would take about \d+ s) at \d+ px", line), line
+    assert " allowed here" in line and re.search(advice, line), line
+    assert "smaller batch" not in line
+    base = LATENCY if api == "/latency" else COMPARE
+    assert client.predict(*base, api_name=api)[0]
+
+
+def test_cli_predict_reports_hostile_files_in_one_line_each_and_goes_on(hf_cache, b0_checkpoint, hostile_files, capsys):
+    """Issue #15: a chunk bomb stopped the run with a line that did not name the file, and --json printed nothing."""
+    argv = ["predict", "--checkpoint", "b0", "--weights", str(b0_checkpoint), "--topk", "3", "--json"]
+    images = [str(p) for name in HOSTILE_IDS for p in (hostile_files[name], PHOTO)]
+    code = main([*argv, *images])
+    captured = capsys.readouterr()
+    results = json.loads(captured.out)
+    errors = captured.err.strip().splitlines()
+    refused = [c for c in HOSTILE if c.refusal]
+    assert code == 2 and len(errors) == len(refused) and "Traceback" not in captured.err
+    assert [r["image"] for r in results] == images
+    for i, case in enumerate(HOSTILE):
+        got, after = results[2 * i], results[2 * i + 1]
+        if case.refusal:
+            name = hostile_files[case.name].name
+            assert got["error"].startswith(f"{name}: ") and re.search(case.refusal, got["error"]) and "top" not in got
+            assert sum(line.startswith(f"python -m effnetv2 predict: error: {name}: ") for line in errors) == 1
+        else:
+            assert [p["label"] for p in got["top"]] == expected_labels(hostile_files[case.name])
+        assert [p["label"] for p in after["top"]] == expected_labels(PHOTO)
+
+
+def test_cli_subprocess_prints_json_for_every_file_after_the_40_megapixel_strip(b0_checkpoint, hostile_files):
+    """The route where the issue found it: the CLI process printed a raw traceback, exited 1 and no JSON."""
+    strip, bomb = hostile_files["wide_40000000x1"], hostile_files["ztxt_bomb"]
+    argv = [
+        "predict",
+        "--checkpoint",
+        "b0",
+        "--weights",
+        str(b0_checkpoint),
+        "--json",
+        str(strip),
+        str(bomb),
+        str(PHOTO),
+    ]
+    result = run_cli(argv, {**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if ": error: " in line]
+    assert len(lines) == 2 and strip.name in lines[0] and bomb.name in lines[1]
+    out = json.loads(result.stdout)
+    assert [r["image"] for r in out] == [str(strip), str(bomb), str(PHOTO)]
+    assert "aspect ratio" in out[0]["error"] and "chunk bomb" in out[1]["error"] and len(out[2]["top"]) == 5
+
+
+def test_cli_predict_json_names_every_file_when_the_checkpoint_cannot_load(tmp_path, capsys):
+    argv = ["predict", "--checkpoint", "b0", "--weights", str(tmp_path / "missing.safetensors"), "--json"]
+    code = _run_cli([*argv, str(PHOTO), str(PHOTO)])
+    captured = capsys.readouterr()
+    assert code == 2 and len(captured.err.strip().splitlines()) == 1
+    out = json.loads(captured.out)
+    assert [r["image"] for r in out] == [str(PHOTO)] * 2 and all(r["error"] for r in out)

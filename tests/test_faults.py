@@ -136,6 +136,8 @@ def test_two_users_switching_checkpoints_at_once_each_get_their_own_models_answe
 def test_out_of_memory_is_one_line_and_the_server_keeps_serving(hf_cache):
     """The app with raised bounds and an address-space limit: a batch that cannot fit fails alone."""
     env = {**os.environ, "EFFNETV2_MAX_BATCH": "256", "EFFNETV2_MAX_IMAGE_SIZE": "1024"}
+    # the cost model would refuse this request up front (tests/test_costs.py); raised, the guard behind it runs
+    env |= {"EFFNETV2_MAX_REQUEST_MB": "1000000", "EFFNETV2_MAX_REQUEST_S": "100000"}
     with app_process(env) as app:
         c, proc = Client(app.url, verbose=False), app.proc
         small = ("efficientnetv2_b0", "", 64, 1, 2, "cpu", "fp32", "en")

@@ -10,6 +10,7 @@ from typing import Any
 
 from huggingface_hub import constants
 
+from .. import costs
 from ..backends import served_by
 from ..cache import LRUCache
 from ..checkpoints import DEFAULT_CHECKPOINT, resolve_checkpoint
@@ -166,6 +167,15 @@ class ClassifyResult:
         }
 
 
+def _check_cost(pre: Pretrained, what: str, backward: bool = False) -> None:
+    """One image at the checkpoint's size (with a backward pass for Grad-CAM) against the free memory: cheap
+    (shapes cached per checkpoint), and a machine already short of memory refuses in one line, not by dying."""
+    arch = get_arch(pre.checkpoint.arch)
+    config = ((arch.default_blocks, pre.transform.size),)
+    work = costs.Work(arch.name, config, train_batch=int(backward), train_steps=int(backward), device=str(pre.device))
+    costs.Policy().check(work, what)
+
+
 def _given(image: Any) -> Any:
     if image is None:
         raise BoundsError("no image: upload one, paste one or pick an example")
@@ -181,6 +191,7 @@ def classify(image: Any, checkpoint: str = DEFAULT_CHECKPOINT, topk: Any = TOPK.
     k = TOPK.check(topk)
     source = _given(image)
     pre, dtype = pretrained_for(checkpoint, _check_path(path))
+    _check_cost(pre, "this classification")
     start = time.perf_counter()
     predictions = predict(pre, [source], k)[0]  # decodes the image once, inside the timed span
     ms = (time.perf_counter() - start) * 1e3
@@ -225,6 +236,7 @@ def gradcam(
     alpha = _opacity(opacity)
     img = open_image(_given(image))
     pre = load_pretrained(checkpoint)
+    _check_cost(pre, "this Grad-CAM", backward=True)
     crop = pre.transform.crop(img)
     x = pre.transform.to_tensor(crop).unsqueeze(0)
     cam = grad_cam(

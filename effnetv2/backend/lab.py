@@ -9,12 +9,12 @@ from typing import Any
 from ..compare import Comparison, Delta
 from ..compare import compare as run_compare
 from ..config import Blocks, get_arch, list_models
-from ..errors import BoundsError
+from ..errors import BoundsError, MemoryLimitError
 from ..names import stage_name, stage_names
 from ..profiling import Progress
 from ..stats import stats
 from . import charts
-from .limits import BATCH, IMAGE_SIZE, RUNS, TRAIN_BATCH
+from .limits import BATCH, COMPARE_POLICY, IMAGE_SIZE, RUNS, TRAIN_BATCH
 
 DEFAULT_MODEL = "efficientnetv2_b0"
 COMPARE_HEADERS = ["blocks", "params", "MACs", "latency", "train images/s", "note"]
@@ -101,17 +101,31 @@ def compare(
     progress: Progress | None = None,
 ) -> Comparison:
     """The published blocks of ``blocks.model`` against ``blocks`` (params, MACs, per-stage latency, training
-    images/s); the baseline alone when ``blocks`` are the published ones."""
-    return run_compare(
-        blocks.model,
-        [] if blocks.published else [blocks],
-        image_size=IMAGE_SIZE.check(image_size),
-        batch=BATCH.check(batch),
-        runs=RUNS.check(runs),
-        train=bool(train),
-        train_batch=TRAIN_BATCH.default,
-        progress=progress,
-    )
+    images/s); the baseline alone when ``blocks`` are the published ones.
+
+    Refused before the first measurement when its estimated memory or time does not fit (``COMPARE_POLICY``);
+    the training batch is fixed here, so no message asks for a smaller one.
+    """
+    try:
+        return run_compare(
+            blocks.model,
+            [] if blocks.published else [blocks],
+            image_size=IMAGE_SIZE.check(image_size),
+            batch=BATCH.check(batch),
+            runs=RUNS.check(runs),
+            train=bool(train),
+            train_batch=TRAIN_BATCH.default,
+            progress=progress,
+            policy=COMPARE_POLICY,
+        )
+    except MemoryLimitError as exc:  # ran out despite the estimate (other work took the memory meanwhile)
+        if not exc.setting.startswith("training"):
+            raise
+        raise MemoryLimitError(
+            f"out of memory for {exc.setting}: choose a smaller image size or turn training off (the training "
+            f"batch is fixed at {TRAIN_BATCH.default} here)",
+            exc.setting,
+        ) from None
 
 
 def _labels(result: Comparison) -> list[str]:

@@ -11,7 +11,7 @@ from ..config import Blocks
 from ..devices import DTYPES
 from ..errors import BoundsError
 from ..profiling import Benchmark, Latency, Progress, benchmark
-from .limits import BATCH, IMAGE_SIZE, RUNS
+from .limits import BATCH, IMAGE_SIZE, LATENCY_POLICY, RUNS
 
 DEFAULT_MODEL = "efficientnetv2_b0"
 WARMUP = 2
@@ -55,7 +55,9 @@ def measure(
     dtype: str = "fp32",
     progress: Progress | None = None,
 ) -> LatencyReport:
-    """Per-stage latency of ``blocks.model`` with those blocks; ``blocks`` comes parsed (``Blocks.parse``)."""
+    """Per-stage latency of ``blocks.model`` with those blocks; ``blocks`` comes parsed (``Blocks.parse``).
+
+    Refused before anything runs when its estimated memory or time does not fit (``LATENCY_POLICY``)."""
     _choice("dtype", dtype, dtype_choices())
     _choice("device", device, device_choices())
     result = benchmark(
@@ -68,5 +70,6 @@ def measure(
         device=device,
         dtype=dtype,
         progress=progress,
+        policy=LATENCY_POLICY,
     )
     return LatencyReport(result)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from .. import bounds
+from .. import bounds, costs
 
 
 def env_int(name: str, default: int) -> int:
@@ -42,3 +42,28 @@ SESSION_CAPACITY = env_int("EFFNETV2_SESSION_CAPACITY", 200)
 """Browser/API sessions whose state the server keeps (the oldest go first). Gradio keeps a copy of the app's
 component config per session (a few hundred kB for this app), and every REST call without a session is a new
 one: with Gradio's default of 10000 the memory of a busy server grows by gigabytes (docs/reliability.md)."""
+MAX_REQUEST_S = max(env_int("EFFNETV2_MAX_REQUEST_S", 120), 1)
+"""Seconds one torch request may hold the single torch slot, by its estimate (effnetv2/costs.py): everyone
+else waits behind it."""
+
+_TIME = {"seconds": float(MAX_REQUEST_S), "time_source": "EFFNETV2_MAX_REQUEST_S"}
+LATENCY_POLICY = costs.Policy(
+    **_TIME,
+    memory_knobs=(("batch", BATCH), ("image size", IMAGE_SIZE)),
+    time_knobs=(("runs", RUNS), ("batch", BATCH), ("image size", IMAGE_SIZE)),
+)
+"""The Latency tab's requests: memory and time estimated first; a refusal names the runs, batch or size to pick."""
+COMPARE_POLICY = costs.Policy(
+    **_TIME,
+    memory_knobs=(("image size", IMAGE_SIZE), ("batch", BATCH)),
+    time_knobs=(("runs", RUNS), ("image size", IMAGE_SIZE)),
+    training_optional=True,
+)
+"""The Lab's comparisons: the training batch is fixed (``TRAIN_BATCH.default``), so a refusal suggests turning
+training off, a smaller image or fewer runs, never a smaller training batch."""
+TRAINING_POLICY = costs.Policy(
+    **_TIME,
+    memory_knobs=(("image size", TABLE3_IMAGE_SIZE),),
+    time_knobs=(("image size", TABLE3_IMAGE_SIZE),),
+)
+"""The walkthrough's training measurements (Table 3, images/s against image size): only the size is chosen."""

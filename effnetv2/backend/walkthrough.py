@@ -14,7 +14,7 @@ from ..paper import PAPER_TABLE3, TABLE3_MODEL
 from ..profiling import Progress, TrainingComparison, compare_training
 from ..stats import stats
 from .latency import LatencyReport, measure
-from .limits import TABLE3_IMAGE_SIZE, TRAIN_BATCH
+from .limits import TABLE3_IMAGE_SIZE, TRAIN_BATCH, TRAINING_POLICY
 from .strings import DEFAULT_LANGUAGE, ui_text
 
 THROUGHPUT_MODEL = "efficientnetv2_b0"
@@ -106,7 +106,7 @@ def throughput_vs_size(
     """
     net = create_model(model)
     setups = [(model, net, size) for size in sorted(sizes)]
-    return compare_training(setups, batch=TRAIN_BATCH.default, progress=progress)
+    return compare_training(setups, batch=TRAIN_BATCH.default, progress=progress, policy=TRAINING_POLICY)
 
 
 def depthwise_latency(model: str = SHARES_MODEL, image_size: int = 224) -> LatencyReport:
@@ -121,5 +121,5 @@ def table3_throughput(image_size: Any = TABLE3_IMAGE_SIZE.default, progress: Pro
     """
     size = TABLE3_IMAGE_SIZE.check(image_size)
     setups = [(v.blocks, create_model(TABLE3_MODEL, blocks=v.blocks), size) for v in PAPER_TABLE3]
-    comparison = compare_training(setups, batch=2, rounds=2, progress=progress)
+    comparison = compare_training(setups, batch=2, rounds=2, progress=progress, policy=TRAINING_POLICY)
     return {p.label: p.images_per_s for p in comparison.points}
