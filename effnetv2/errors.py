@@ -72,3 +72,21 @@ class BackendError(EffNetV2Error, RuntimeError):
 
 class BackendCacheError(BackendError):
     """A cached exported model (an ONNX file under the cache folder) that cannot be read: truncated or corrupt."""
+
+
+class RequestError(EffNetV2Error, ValueError):
+    """A request value of the wrong type or shape (a string for a number, a path for an upload, too few values)."""
+
+
+SHORT = 60
+"""Characters of a user's value that a message quotes; the rest is counted, not echoed."""
+
+
+def shorten(value: object, limit: int = SHORT) -> str:
+    """``repr(value)``, cut to ``limit`` characters with the full length said: a 10,000-character name must not
+    make a 10,000-character error line."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f"{len(value)} characters" if isinstance(value, str) else f"{len(text)} characters as text"
+    return f"{text[: limit - 1]}… ({size})"

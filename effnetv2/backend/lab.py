@@ -15,6 +15,7 @@ from ..profiling import Progress
 from ..stats import stats
 from . import charts
 from .limits import BATCH, IMAGE_SIZE, RUNS, TRAIN_BATCH
+from .requests import flag
 
 DEFAULT_MODEL = "efficientnetv2_b0"
 COMPARE_HEADERS = ["blocks", "params", "MACs", "latency", "train images/s", "note"]
@@ -105,10 +106,10 @@ def compare(
     return run_compare(
         blocks.model,
         [] if blocks.published else [blocks],
-        image_size=IMAGE_SIZE.check(image_size),
-        batch=BATCH.check(batch),
-        runs=RUNS.check(runs),
-        train=bool(train),
+        image_size=IMAGE_SIZE.check(image_size, strict=True),
+        batch=BATCH.check(batch, strict=True),
+        runs=RUNS.check(runs, strict=True),
+        train=flag("train", train),  # the string "false" is refused, not truthy
         train_batch=TRAIN_BATCH.default,
         progress=progress,
     )

@@ -42,3 +42,7 @@ SESSION_CAPACITY = env_int("EFFNETV2_SESSION_CAPACITY", 200)
 """Browser/API sessions whose state the server keeps (the oldest go first). Gradio keeps a copy of the app's
 component config per session (a few hundred kB for this app), and every REST call without a session is a new
 one: with Gradio's default of 10000 the memory of a busy server grows by gigabytes (docs/reliability.md)."""
+MAX_REQUEST_BYTES_ENV = "EFFNETV2_MAX_REQUEST_BYTES"
+MAX_REQUEST_BYTES = env_int(MAX_REQUEST_BYTES_ENV, 256 * 1024)
+"""The largest request body (bytes) the app reads, uploads aside: a call's JSON is a few hundred bytes, and a
+5 MB string in a text field is refused (HTTP 413) before anything parses it (``effnetv2.backend.routes``)."""

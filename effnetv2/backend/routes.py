@@ -1,0 +1,149 @@
+"""The HTTP guard in front of the app: answers in one line what Gradio's routes answer with a 500 or let through.
+
+- ``POST /gradio_api/{call,call/v2,run,api}/NAME`` with an unknown NAME: 404 (Gradio raises, 500, and the
+  connection is dropped); with a NAME marked private (UI plumbing, not on the API page): 403 (Gradio runs it).
+- A request body over :data:`~effnetv2.backend.limits.MAX_REQUEST_BYTES`: 413, before anything parses it
+  (uploads have their own bound, ``launch(max_file_size=...)``, and are not counted here).
+- An upload Gradio cannot read (a part without a file name): 400 instead of 500.
+- Any other exception before the response started: 500 with one line, the connection kept.
+
+Every refusal is ``{"error": "<one line>"}``. A plain ASGI middleware, free of Gradio: ``app.py`` gives it the
+endpoints (``endpoints(scope)``: name -> ``public``, ``undocumented`` or ``private``) and wires it through
+``launch(app_kwargs=...)``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from ..errors import shorten
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+API_PREFIX = "/gradio_api"
+UPLOAD_PATH = f"{API_PREFIX}/upload"
+_NAMED_CALL = re.compile(rf"^{API_PREFIX}/(?:call/v2|call|run|api)/([^/]+)/?$")
+log = logging.getLogger(__name__)
+
+
+def named_call(path: str) -> str | None:
+    """The endpoint name of a REST call's path (``/gradio_api/call/classify`` -> ``classify``), else None."""
+    match = _NAMED_CALL.match(path)
+    return match.group(1) if match else None
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024:.0f} kB" if n < 2**20 else f"{n / 2**20:.1f} MB"
+
+
+async def refuse(send: Send, status: int, message: str) -> None:
+    """Answer with ``status`` and ``{"error": message}``."""
+    body = json.dumps({"error": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Guard:
+    """ASGI middleware: see the module's docstring."""
+
+    def __init__(
+        self, app: ASGIApp, *, endpoints: Callable[[Scope], Mapping[str, str]], max_body: int, env: str = ""
+    ) -> None:
+        self.app = app
+        self.endpoints = endpoints
+        self.max_body = max_body
+        self.env = env
+        """The setting that raises ``max_body``, named in the 413 message."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path, method = scope["path"], scope["method"]
+        if method == "POST" and path != UPLOAD_PATH:
+            name = named_call(path)
+            if name is not None and (refusal := self._endpoint_refusal(scope, name)):
+                await refuse(send, *refusal)
+                return
+            body = await self._body(scope, receive)
+            if body is None:
+                setting = f" ({self.env})" if self.env else ""
+                await refuse(send, 413, f"the request body is over the limit of {_size(self.max_body)}{setting}")
+                return
+            receive = _replay(body, receive)
+        await self._run(scope, receive, send, upload=path == UPLOAD_PATH)
+
+    def _endpoint_refusal(self, scope: Scope, name: str) -> tuple[int, str] | None:
+        known = self.endpoints(scope)
+        public = ", ".join(f"/{n}" for n, visibility in known.items() if visibility == "public")
+        if name not in known:
+            return 404, f"no API endpoint named {_quoted(name)}; the endpoints are {public}"
+        if known[name] == "private":
+            return 403, f"{_quoted(name)} is part of the page, not of the API; the endpoints are {public}"
+        return None
+
+    async def _body(self, scope: Scope, receive: Receive) -> bytes | None:
+        """The whole body, or None as soon as it is known to be over the limit (from Content-Length, or while
+        reading a body sent without one)."""
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            return None
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send, upload: bool) -> None:
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            if started:
+                raise
+            if upload:
+                log.warning("upload refused: %s: %s", type(exc).__name__, exc)
+                await refuse(send, 400, "the upload could not be read: send multipart/form-data with a named file")
+            else:
+                log.exception("%s %s failed", scope["method"], scope["path"])
+                await refuse(send, 500, f"internal error ({type(exc).__name__}); the server goes on serving")
+
+
+def _quoted(name: str) -> str:
+    return shorten("/" + name)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that yields the already read body once, then defers to the real one (disconnects)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
