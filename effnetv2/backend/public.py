@@ -18,7 +18,10 @@ _PATH = re.compile(r"(?<![\w:/.~-])(?:~|[A-Za-z]:)?(?:[/\\][\w.@+%=,-]+)+[/\\]?"
 """An absolute path (POSIX, Windows or ``~``) that is not part of a URL (``https://host/...``) or a relative path."""
 ROUTES = "/gradio_api/"
 """The app's own URL paths, named in messages (``POST /gradio_api/upload``): not server paths."""
-_QUOTED = re.compile(rf"'[^'\n]{{{SHORT},}}'|\"[^\"\n]{{{SHORT},}}\"")
+_QUOTED = re.compile(rf"(?<!\w)(?:'[^'\n]{{{SHORT},}}'|\"[^\"\n]{{{SHORT},}}\")(?!\w)")
+"""A quoted value (a ``repr``) of :data:`SHORT` characters or more; an apostrophe inside a word opens none."""
+_LONG = re.compile(rf"\S{{{2 * SHORT},}}")
+"""A word of twice :data:`SHORT` characters or more: a value echoed without quotes (Gradio's ``Value: bbbb...``)."""
 
 
 def _hide_path(match: re.Match) -> str:
@@ -33,10 +36,15 @@ def _cut_quoted(match: re.Match) -> str:
     return f"{text[: SHORT - 1]}…{text[0]} ({len(text) - 2} characters)"
 
 
+def _cut_long(match: re.Match) -> str:
+    text = match.group(0)
+    return f"{text[: SHORT - 1]}… ({len(text)} characters)"
+
+
 def without_paths(text: str) -> str:
     """``text`` with each absolute server path reduced to its last part (``…/model.safetensors``: which file,
-    not where) and each long quoted value cut: for a notice every visitor sees (the Classify banner)."""
-    return _QUOTED.sub(_cut_quoted, _PATH.sub(_hide_path, text))
+    not where) and each long quoted value or word cut: for a notice every visitor sees (the Classify banner)."""
+    return _LONG.sub(_cut_long, _QUOTED.sub(_cut_quoted, _PATH.sub(_hide_path, text)))
 
 
 def visitor_text(message: object) -> str:

@@ -5,6 +5,8 @@
 - A request body over :data:`~effnetv2.backend.limits.MAX_REQUEST_BYTES`: 413, before anything parses it
   (uploads have their own bound, ``launch(max_file_size=...)``, and are not counted here).
 - An upload Gradio cannot read (a part without a file name): 400 instead of 500.
+- A body FastAPI cannot validate (not JSON, ``data`` not a list): the 422 keeps its status, and its list of
+  pydantic details becomes one line.
 - Any other exception before the response started: 500 with one line, the connection kept.
 
 Every refusal is ``{"error": "<one line>"}``. A plain ASGI middleware, free of Gradio: ``app.py`` gives it the
@@ -80,6 +82,7 @@ class Guard:
                 await refuse(send, 413, f"the request body is over the limit of {_size(self.max_body)}{setting}")
                 return
             receive = _replay(body, receive)
+            send = _one_line_422(send)
         await self._run(scope, receive, send, upload=path == UPLOAD_PATH)
 
     def _endpoint_refusal(self, scope: Scope, name: str) -> tuple[int, str] | None:
@@ -133,6 +136,38 @@ class Guard:
 
 def _quoted(name: str) -> str:
     return shorten("/" + name)
+
+
+def invalid_body(raw: bytes) -> str:
+    """FastAPI's 422 answer (``{"detail": [{"loc": [...], "msg": ...}, ...]}`` or ``{"detail": "..."}``) as one line."""
+    try:
+        detail = json.loads(raw).get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+        where = ".".join(str(part) for part in detail[0].get("loc", ()))
+        detail = f"{detail[0].get('msg', 'invalid')} at {where}"
+    text = detail if isinstance(detail, str) and detail else "the request body does not fit the endpoint"
+    return f"the request is not valid: {text.splitlines()[0][:200]}"
+
+
+def _one_line_422(send: Send) -> Send:
+    """A ``send`` that rewrites a 422 answer's body with :func:`invalid_body`; other answers pass unchanged."""
+    held: list[bytes] | None = None
+
+    async def rewriting(message: Message) -> None:
+        nonlocal held
+        if message["type"] == "http.response.start" and message["status"] == 422:
+            held = []
+            return
+        if held is not None and message["type"] == "http.response.body":
+            held.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                await refuse(send, 422, invalid_body(b"".join(held)))
+            return
+        await send(message)
+
+    return rewriting
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
