@@ -328,3 +328,15 @@ def test_visitor_text_keeps_routes_and_urls_and_hides_paths():
         "weights in …/m.safetensors, …/m.safetensors"
     )
     assert shorten("a" * 10_000).endswith("… (10000 characters)") and len(shorten("a" * 10_000)) < 90
+
+
+def test_the_classify_banner_names_no_server_path(monkeypatch, hf_cache):
+    """Whatever the engine's notice says about the cache (written for the CLI's user), the banner every visitor
+    sees in /config keeps the file's name and drops the folder."""
+    from effnetv2.backend import classify
+    from effnetv2.checkpoints import resolve_checkpoint
+
+    notice = f"weights for b0 are corrupt in the Hugging Face cache ({hf_cache}/models--timm/model.safetensors)"
+    monkeypatch.setattr(classify, "default_or_embedded", lambda name: (resolve_checkpoint(name), notice))
+    banner = classify.startup().notice
+    assert str(hf_cache) not in banner and "(…/model.safetensors)" in banner
