@@ -158,9 +158,9 @@ class ExplorerBlocks(gr.Blocks):
     async def process_api(self, block_fn: Any, inputs: list[Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         fn = self.fns[block_fn] if isinstance(block_fn, int) else block_fn
         try:
-            if fn.fn is not None and kwargs.get("iterator") is None:
+            if fn.fn is not None and not fn.batch and kwargs.get("iterator") is None:
                 fields = request_fields(fn.fn, tuple(fn.inputs), fn.preprocess)
-                requests.check(f"/{fn.api_name}", fields, inputs, [get_upload_folder()])
+                requests.check(f"/{fn.api_name or fn.name}", fields, inputs, [get_upload_folder()])
             return await super().process_api(fn, inputs, *args, **kwargs)
         except gr.Error as exc:
             exc.message = public.visitor_text(exc.message) or "Error"

@@ -24,10 +24,12 @@ from effnetv2.testing.appserver import (  # sets GRADIO_TEMP_DIR before gradio i
     PHOTO,
     ROOT,
     TEST_CHECKPOINT,
+    app_process,
     expected_labels,
     labels,
     one_line,
     running_app,
+    shipped_env,
 )
 
 LATENCY = ["efficientnetv2_b0", "", 64, 1, 1, "cpu", "fp32", "en"]  # model, blocks, size, batch, runs, ...
@@ -267,8 +269,8 @@ def test_a_5_mb_string_body_is_413_before_anything_parses_it(http, upload):
     body = json.dumps({"data": ["x" * 5_000_000, TEST_CHECKPOINT, 3, "plain"]}).encode()
     kind, got = call(http, "classify", None, raw=body)
     assert kind == "http 413", kind
-    limit = f"{limits.MAX_REQUEST_BYTES / 1024:.0f} kB"
-    assert f"over the limit of {limit} (EFFNETV2_MAX_REQUEST_BYTES)" in assert_visitor_line(got["error"])
+    assert limits.MAX_REQUEST_BYTES == 256 * 1024  # the documented default (conftest clears EFFNETV2_*)
+    assert "over the limit of 256 kB (EFFNETV2_MAX_REQUEST_BYTES)" in assert_visitor_line(got["error"])
     # the same without a Content-Length (chunked), and through the queue route the page and gradio_client use
     chunked = http.post("gradio_api/call/classify", content=iter([body[:100_000]] * 5))
     assert chunked.status_code == 413
@@ -340,3 +342,14 @@ def test_the_classify_banner_names_no_server_path(monkeypatch, hf_cache):
     monkeypatch.setattr(classify, "default_or_embedded", lambda name: (resolve_checkpoint(name), notice))
     banner = classify.startup().notice
     assert str(hf_cache) not in banner and "(…/model.safetensors)" in banner
+
+
+def test_the_body_bound_comes_from_the_environment_of_the_launched_app():
+    """``python app.py`` as deployed, with EFFNETV2_MAX_REQUEST_BYTES set: not a patched constant."""
+    env = {**shipped_env(), "EFFNETV2_MAX_REQUEST_BYTES": "4096"}
+    with app_process(env) as app, httpx.Client(base_url=app.url, timeout=60) as http:
+        r = http.post("gradio_api/call/latency", json={"data": _with(LATENCY, 1, "M" * 5000)})
+        assert r.status_code == 413
+        assert "over the limit of 4 kB (EFFNETV2_MAX_REQUEST_BYTES)" in assert_visitor_line(r.json()["error"])
+        kind, got = call(http, "latency", _with(LATENCY, 1, "M" * 3000))  # under the bound: the blocks check
+        assert kind == "error" and "must be 6 letters" in assert_visitor_line(got)
