@@ -166,9 +166,10 @@ class ExplorerBlocks(gr.Blocks):
             exc.message = public.visitor_text(exc.message) or "Error"
             raise
         except Exception as exc:
+            title = routes.REFUSAL if isinstance(exc, EffNetV2Error) else "Server error"
             if not isinstance(exc, EffNetV2Error):
                 logging.getLogger(__name__).exception("/%s failed", fn.api_name)
-            raise gr.Error(public.error_text(exc), print_exception=False) from None
+            raise gr.Error(public.error_text(exc), print_exception=False, title=title) from None
 
 
 def api_endpoints(scope: dict[str, Any]) -> dict[str, str]:

@@ -7,6 +7,8 @@
 - An upload Gradio cannot read (a part without a file name): 400 instead of 500.
 - A body FastAPI cannot validate (not JSON, ``data`` not a list): the 422 keeps its status, and its list of
   pydantic details becomes one line.
+- ``/gradio_api/run/NAME`` answers every error with 500; a refusal of the request (Gradio's error payload titled
+  :data:`REFUSAL`, as ``gr.Error`` is by default) becomes 400, with the same body.
 - Any other exception before the response started: 500 with one line, the connection kept.
 
 Every refusal is ``{"error": "<one line>"}``. A plain ASGI middleware, free of Gradio: ``app.py`` gives it the
@@ -31,15 +33,18 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 API_PREFIX = "/gradio_api"
+REFUSAL = "Error"
+"""The title of Gradio's error payload when the request was refused (``gr.Error``'s default); ``app.py`` titles
+the errors it did not foresee otherwise, and those stay 500."""
 UPLOAD_PATH = f"{API_PREFIX}/upload"
-_NAMED_CALL = re.compile(rf"^{API_PREFIX}/(?:call/v2|call|run|api)/([^/]+)/?$")
+_NAMED_CALL = re.compile(rf"^{API_PREFIX}/(call/v2|call|run|api)/([^/]+)/?$")
 log = logging.getLogger(__name__)
 
 
 def named_call(path: str) -> str | None:
     """The endpoint name of a REST call's path (``/gradio_api/call/classify`` -> ``classify``), else None."""
     match = _NAMED_CALL.match(path)
-    return match.group(1) if match else None
+    return match.group(2) if match else None
 
 
 def _size(n: int) -> str:
@@ -82,7 +87,8 @@ class Guard:
                 await refuse(send, 413, f"the request body is over the limit of {_size(self.max_body)}{setting}")
                 return
             receive = _replay(body, receive)
-            send = _one_line_422(send)
+            run_route = bool(match := _NAMED_CALL.match(path)) and match.group(1) in ("run", "api")
+            send = _rewritten(send, run_route)
         await self._run(scope, receive, send, upload=path == UPLOAD_PATH)
 
     def _endpoint_refusal(self, scope: Scope, name: str) -> tuple[int, str] | None:
@@ -151,21 +157,41 @@ def invalid_body(raw: bytes) -> str:
     return f"the request is not valid: {text.splitlines()[0][:200]}"
 
 
-def _one_line_422(send: Send) -> Send:
-    """A ``send`` that rewrites a 422 answer's body with :func:`invalid_body`; other answers pass unchanged."""
-    held: list[bytes] | None = None
+def _refusal_status(raw: bytes) -> int:
+    """400 for Gradio's error payload of a refused request, else 500."""
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        return 500
+    refused = isinstance(payload, dict) and isinstance(payload.get("error"), str) and payload.get("title") == REFUSAL
+    return 400 if refused else 500
+
+
+def _rewritten(send: Send, run_route: bool) -> Send:
+    """A ``send`` that makes a 422 answer's body one line (:func:`invalid_body`) and, on the ``run`` route, a 500
+    that refused the request a 400; other answers pass unchanged."""
+    start: Message | None = None
+    held: list[bytes] = []
 
     async def rewriting(message: Message) -> None:
-        nonlocal held
-        if message["type"] == "http.response.start" and message["status"] == 422:
-            held = []
+        nonlocal start
+        if message["type"] == "http.response.start" and (
+            message["status"] == 422 or (run_route and message["status"] == 500)
+        ):
+            start = message
             return
-        if held is not None and message["type"] == "http.response.body":
-            held.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                await refuse(send, 422, invalid_body(b"".join(held)))
+        if start is None or message["type"] != "http.response.body":
+            await send(message)
             return
-        await send(message)
+        held.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        raw = b"".join(held)
+        if start["status"] == 422:
+            await refuse(send, 422, invalid_body(raw))
+        else:
+            await send({**start, "status": _refusal_status(raw)})
+            await send({"type": "http.response.body", "body": raw})
 
     return rewriting
 
