@@ -14,7 +14,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import BoundsError, shorten
+from .errors import BoundsError, describe, shorten
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,14 @@ class Bound:
         return dataclasses.replace(self, name=name)
 
 
+def flag(name: str, value: Any) -> bool:
+    """A real boolean, else BoundsError: the string ``"false"`` is a mistake to point out, not a truthy value that
+    quietly runs a training measurement."""
+    if not isinstance(value, bool):
+        raise BoundsError(f"{name} must be true or false, got {describe(value)}")
+    return value
+
+
 # The engine's bounds keep one measurement within minutes on a small machine.
 IMAGE_SIZE = Bound("image size", 32, 1024, 224)
 BATCH = Bound("batch", 1, 64, 1)
@@ -81,4 +89,6 @@ TRAIN_STEPS = STEPS.renamed("train steps")
 CLASS_INDEX = Bound("class", -1, 999, -1)
 """A class of the 1000-class head; -1 means the top-1 class."""
 
-__all__ = ["BATCH", "CLASS_INDEX", "IMAGE_SIZE", "RUNS", "STEPS", "TRAIN_BATCH", "TRAIN_STEPS", "WARMUP", "Bound"]
+__all__ = [
+    "BATCH", "CLASS_INDEX", "IMAGE_SIZE", "RUNS", "STEPS", "TRAIN_BATCH", "TRAIN_STEPS", "WARMUP", "Bound", "flag",
+]  # fmt: skip

@@ -1,5 +1,7 @@
 """Exception types: each failure a user can cause has its own type and a one-line message."""
 
+import numbers
+
 
 class EffNetV2Error(Exception):
     """Base class of every error this package raises on purpose."""
@@ -90,3 +92,27 @@ def shorten(value: object, limit: int = SHORT) -> str:
         return text
     size = f"{len(value)} characters" if isinstance(value, str) else f"{len(text)} characters as text"
     return f"{text[: limit - 1]}… ({size})"
+
+
+def describe(value: object) -> str:
+    """What a value is, in words a client understands: ``the string '1e3'``, ``a list``, ``null``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, numbers.Real):
+        return f"the number {shorten(value)}"
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered.startswith(("http://", "https://", "ftp://")):
+            return "a URL"
+        if lowered.startswith("data:"):
+            return "a data: URI"
+        if value.startswith(("/", "~", "\\")) or (value[:1].isalpha() and value[1:3] in (":/", ":\\")):
+            return "a file path"
+        return f"the string {shorten(value)}"
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)}"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .bounds import BATCH, IMAGE_SIZE, RUNS, STEPS, WARMUP
+from .bounds import BATCH, IMAGE_SIZE, RUNS, STEPS, WARMUP, flag
 from .devices import Runtime, memory_guard, resolve
 from .errors import BoundsError, StageError
 from .model import EfficientNet, create_model
@@ -576,7 +576,7 @@ def benchmark(
         raise ValueError("blocks applies to a model name, not to a built model")
     runtime = resolve(device, dtype, channels_last)
     net = create_model(model, blocks=blocks) if isinstance(model, str) else model
-    latency_part = 0.7 if train else 1.0
+    latency_part = 0.7 if flag("train", train) else 1.0
     latency = stage_latency(
         net,
         batch=batch,

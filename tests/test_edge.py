@@ -16,10 +16,11 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from effnetv2.backend import lab, limits, requests
+import effnetv2
+from effnetv2.backend import lab, limits
 from effnetv2.backend.public import visitor_text, without_paths
 from effnetv2.config import Blocks
-from effnetv2.errors import RequestError, shorten
+from effnetv2.errors import BoundsError, shorten
 from effnetv2.testing.appserver import (  # sets GRADIO_TEMP_DIR before gradio is imported
     PHOTO,
     ROOT,
@@ -160,10 +161,12 @@ def test_compare_with_train_false_does_not_train(http):
 def test_the_python_api_refuses_a_string_for_train_before_measuring():
     blocks = Blocks.parse("efficientnetv2_b0", "MMMMMM")
     for train in ("false", "False", 0, None):
-        with pytest.raises(RequestError, match="train must be true or false"):
-            lab.compare(blocks, 64, 1, 1, train)
-    with pytest.raises(RequestError, match="train must be true or false, got the string 'false'"):
-        requests.flag("train", "false")
+        with pytest.raises(BoundsError, match="train must be true or false, got "):
+            lab.compare(blocks, 64, 1, 1, train)  # the app's back end
+        with pytest.raises(BoundsError, match="train must be true or false, got "):
+            effnetv2.compare("efficientnetv2_b0", ["MMMMMM"], image_size=64, runs=1, train=train)  # the engine
+        with pytest.raises(BoundsError, match="train must be true or false, got "):
+            effnetv2.benchmark("efficientnetv2_b0", image_size=64, runs=1, train=train)
 
 
 def test_a_nan_size_is_refused(http, upload):

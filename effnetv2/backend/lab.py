@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..bounds import flag
 from ..compare import Comparison, Delta
 from ..compare import compare as run_compare
 from ..config import Blocks, get_arch, list_models
@@ -15,7 +16,6 @@ from ..profiling import Progress
 from ..stats import stats
 from . import charts
 from .limits import BATCH, IMAGE_SIZE, RUNS, TRAIN_BATCH
-from .requests import flag
 
 DEFAULT_MODEL = "efficientnetv2_b0"
 COMPARE_HEADERS = ["blocks", "params", "MACs", "latency", "train images/s", "note"]

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import RequestError, shorten
+from ..bounds import flag as engine_flag
+from ..errors import RequestError, describe
 
 Kind = Literal["number", "flag", "text", "choice", "choices", "upload", "any"]
 
@@ -36,30 +37,6 @@ class Field:
     """A number's range, quoted in the message (the range itself is checked by the slider or the handler)."""
 
 
-def describe(value: Any) -> str:
-    """What a value is, in words a client understands: ``the string '1e3'``, ``a list``, ``null``."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, numbers.Real):
-        return f"the number {shorten(value)}"
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered.startswith(("http://", "https://", "ftp://")):
-            return "a URL"
-        if lowered.startswith("data:"):
-            return "a data: URI"
-        if value.startswith(("/", "~", "\\")) or (len(value) > 2 and value[1] == ":"):
-            return "a file path"
-        return f"the string {shorten(value)}"
-    if isinstance(value, (list, tuple)):
-        return f"a list of {len(value)}"
-    if isinstance(value, dict):
-        return "an object"
-    return f"a {type(value).__name__}"
-
-
 def _number(field: Field, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         bounds = f" from {field.low:g} to {field.high:g}" if field.low is not None and field.high is not None else ""
@@ -67,8 +44,7 @@ def _number(field: Field, value: Any) -> None:
 
 
 def _flag(field: Field, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise RequestError(f"{field.name} must be true or false, got {describe(value)}")
+    engine_flag(field.name, value)
 
 
 def _text(field: Field, value: Any) -> None:
@@ -131,12 +107,6 @@ def check(endpoint: str, fields: Sequence[Field], values: Any, upload_roots: Seq
             upload(field.name, value, upload_roots)
         elif field.kind != "any":
             _CHECKS[field.kind](field, value)
-
-
-def flag(name: str, value: Any) -> bool:
-    """A real boolean, for the Python API too: ``"false"`` is a mistake to point out, not a truthy string."""
-    _flag(Field(name, "flag"), value)
-    return value
 
 
 _CHECKS = {"number": _number, "flag": _flag, "text": _text, "choice": _choice, "choices": _choices}
