@@ -178,6 +178,11 @@ def api_endpoints(scope: dict[str, Any]) -> dict[str, str]:
     return {fn.api_name: fn.api_visibility for fn in fns if fn.api_name}
 
 
+def event_indices(scope: dict[str, Any]) -> Any:
+    """The ``fn_index`` of every event of the app serving ``scope`` (``routes.Guard``)."""
+    return scope["app"].get_blocks().fns.keys()
+
+
 # ------------------------------------------------------------------------------------------------ Classify
 
 
@@ -513,7 +518,11 @@ def launch_options() -> dict[str, Any]:
     asks for one, host/port from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (else 127.0.0.1, Gradio's default), and
     the HTTP guard (``effnetv2.backend.routes``: unknown and private endpoints, oversized bodies)."""
     guard = Middleware(
-        routes.Guard, endpoints=api_endpoints, max_body=limits.MAX_REQUEST_BYTES, env=limits.MAX_REQUEST_BYTES_ENV
+        routes.Guard,
+        endpoints=api_endpoints,
+        events=event_indices,
+        max_body=limits.MAX_REQUEST_BYTES,
+        env=limits.MAX_REQUEST_BYTES_ENV,
     )
     return {
         "max_file_size": limits.MAX_FILE_SIZE,

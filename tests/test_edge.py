@@ -271,6 +271,12 @@ def test_an_unknown_endpoint_is_404_and_a_private_one_403(http, upload, route):
     works(http, "classify", upload)
 
 
+def test_an_unknown_event_index_on_the_queue_route_is_404(http, upload):
+    r = http.post("gradio_api/queue/join", json={"fn_index": 9999, "session_hash": "edge", "data": []})
+    assert r.status_code == 404 and assert_visitor_line(r.json()["error"]) == "no event with fn_index 9999"
+    works(http, "classify", upload)
+
+
 def test_a_5_mb_string_body_is_413_before_anything_parses_it(http, upload):
     body = json.dumps({"data": ["x" * 5_000_000, TEST_CHECKPOINT, 3, "plain"]}).encode()
     kind, got = call(http, "classify", None, raw=body)

@@ -2,6 +2,8 @@
 
 - ``POST /gradio_api/{call,call/v2,run,api}/NAME`` with an unknown NAME: 404 (Gradio raises, 500, and the
   connection is dropped); with a NAME marked private (UI plumbing, not on the API page): 403 (Gradio runs it).
+- ``POST /gradio_api/queue/join`` (the page's and gradio_client's route) naming an event index the app does not
+  have: 404 (Gradio: 500).
 - A request body over :data:`~effnetv2.backend.limits.MAX_REQUEST_BYTES`: 413, before anything parses it
   (uploads have their own bound, ``launch(max_file_size=...)``, and are not counted here).
 - An upload Gradio cannot read (a part without a file name): 400 instead of 500.
@@ -21,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 from ..errors import shorten
@@ -37,6 +39,7 @@ REFUSAL = "Error"
 """The title of Gradio's error payload when the request was refused (``gr.Error``'s default); ``app.py`` titles
 the errors it did not foresee otherwise, and those stay 500."""
 UPLOAD_PATH = f"{API_PREFIX}/upload"
+JOIN_PATH = f"{API_PREFIX}/queue/join"
 _NAMED_CALL = re.compile(rf"^{API_PREFIX}/(call/v2|call|run|api)/([^/]+)/?$")
 log = logging.getLogger(__name__)
 
@@ -63,10 +66,18 @@ class Guard:
     """ASGI middleware: see the module's docstring."""
 
     def __init__(
-        self, app: ASGIApp, *, endpoints: Callable[[Scope], Mapping[str, str]], max_body: int, env: str = ""
+        self,
+        app: ASGIApp,
+        *,
+        endpoints: Callable[[Scope], Mapping[str, str]],
+        events: Callable[[Scope], Collection[int]],
+        max_body: int,
+        env: str = "",
     ) -> None:
         self.app = app
         self.endpoints = endpoints
+        self.events = events
+        """The event indices (``fn_index``) the app has."""
         self.max_body = max_body
         self.env = env
         """The setting that raises ``max_body``, named in the 413 message."""
@@ -85,6 +96,9 @@ class Guard:
             if body is None:
                 setting = f" ({self.env})" if self.env else ""
                 await refuse(send, 413, f"the request body is over the limit of {_size(self.max_body)}{setting}")
+                return
+            if path == JOIN_PATH and (index := _fn_index(body)) is not None and index not in self.events(scope):
+                await refuse(send, 404, f"no event with fn_index {index}")
                 return
             receive = _replay(body, receive)
             run_route = bool(match := _NAMED_CALL.match(path)) and match.group(1) in ("run", "api")
@@ -142,6 +156,15 @@ class Guard:
 
 def _quoted(name: str) -> str:
     return shorten("/" + name)
+
+
+def _fn_index(body: bytes) -> int | None:
+    """The ``fn_index`` of a queue/join body, when it is a JSON object with an integer one (else Gradio judges it)."""
+    try:
+        index = json.loads(body).get("fn_index")
+    except (ValueError, AttributeError):
+        return None
+    return index if isinstance(index, int) and not isinstance(index, bool) else None
 
 
 def invalid_body(raw: bytes) -> str:
