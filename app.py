@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,8 +27,22 @@ except ImportError:  # not on a Space
 
 
 import gradio as gr
+from gradio.utils import get_upload_folder
+from starlette.middleware import Middleware
 
-from effnetv2.backend import charts, classify, diagrams, lab, latency, limits, strings, walkthrough
+from effnetv2.backend import (
+    charts,
+    classify,
+    diagrams,
+    lab,
+    latency,
+    limits,
+    public,
+    requests,
+    routes,
+    strings,
+    walkthrough,
+)
 from effnetv2.backend import walkthrough_text as text
 from effnetv2.backend.torch_thread import run_on_torch_thread
 from effnetv2.config import Blocks
@@ -69,8 +85,7 @@ def shown_to_user() -> Iterator[None]:
     try:
         yield
     except (EffNetV2Error, ValueError, OSError, RuntimeError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise gr.Error(message, print_exception=False) from None
+        raise gr.Error(public.error_text(exc), print_exception=False) from None
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -104,8 +119,68 @@ def torch_event(fn: Callable) -> Callable:
 
 def uploaded(payload: Any) -> str | None:
     """The path of an uploaded image, from an event registered with ``preprocess=False``: ``open_image``
-    then reads the file once, with its own one-line messages for broken, huge or odd files."""
-    return payload.get("path") if isinstance(payload, dict) else payload
+    then reads the file once, with its own one-line messages for broken, huge or odd files. Only a file in
+    Gradio's upload folder is read: a request cannot name another file of the server."""
+    return requests.upload("image", payload, [get_upload_folder()])
+
+
+KINDS: dict[type, requests.Kind] = {
+    gr.Slider: "number", gr.Number: "number", gr.Checkbox: "flag", gr.Image: "upload", gr.File: "upload",
+    gr.Textbox: "text", gr.Radio: "choice", gr.CheckboxGroup: "choices",
+}  # fmt: skip
+"""The kind of JSON value each input component takes (``effnetv2.backend.requests``); a Dropdown: see below."""
+
+
+@functools.cache
+def request_fields(fn: Callable, inputs: tuple, preprocess: bool) -> list[requests.Field]:
+    """The fields of an event, named as on the API page (the handler's parameters). Numbers of an event that
+    skips Gradio's preprocessing are the handler's to parse (strictly, with the bound's own message)."""
+    names = list(inspect.signature(fn).parameters)
+    fields = []
+    for i, block in enumerate(inputs):
+        name = names[i] if i < len(names) else f"value {i + 1}"
+        if isinstance(block, gr.Dropdown):
+            kind: requests.Kind = "choices" if block.multiselect else "choice"
+        else:
+            kind = next((k for t, k in KINDS.items() if isinstance(block, t)), "any")
+        if kind == "number" and not preprocess:
+            kind = "any"
+        bounds = (block.minimum, block.maximum) if kind == "number" else (None, None)
+        fields.append(requests.Field(name, kind, *bounds))
+    return fields
+
+
+class ExplorerBlocks(gr.Blocks):
+    """``gr.Blocks`` whose events refuse a malformed request in one line before Gradio's preprocessing (which
+    would fail with no message: ``{"error": null}``), and turn every other error into one line a visitor may
+    see (:func:`effnetv2.backend.public.visitor_text`), whatever the route: page, gradio_client or REST."""
+
+    async def process_api(self, block_fn: Any, inputs: list[Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        fn = self.fns[block_fn] if isinstance(block_fn, int) else block_fn
+        try:
+            if fn.fn is not None and not fn.batch and kwargs.get("iterator") is None:
+                fields = request_fields(fn.fn, tuple(fn.inputs), fn.preprocess)
+                requests.check(f"/{fn.api_name or fn.name}", fields, inputs, [get_upload_folder()])
+            return await super().process_api(fn, inputs, *args, **kwargs)
+        except gr.Error as exc:
+            exc.message = public.visitor_text(exc.message) or "Error"
+            raise
+        except Exception as exc:
+            title = routes.REFUSAL if isinstance(exc, EffNetV2Error) else "Server error"
+            if not isinstance(exc, EffNetV2Error):
+                logging.getLogger(__name__).exception("/%s failed", fn.api_name)
+            raise gr.Error(public.error_text(exc), print_exception=False, title=title) from None
+
+
+def api_endpoints(scope: dict[str, Any]) -> dict[str, str]:
+    """Every named endpoint of the app serving ``scope`` -> its visibility (``routes.Guard``)."""
+    fns = scope["app"].get_blocks().fns.values()
+    return {fn.api_name: fn.api_visibility for fn in fns if fn.api_name}
+
+
+def event_indices(scope: dict[str, Any]) -> Any:
+    """The ``fn_index`` of every event of the app serving ``scope`` (``routes.Guard``)."""
+    return scope["app"].get_blocks().fns.keys()
 
 
 # ------------------------------------------------------------------------------------------------ Classify
@@ -416,7 +491,7 @@ def walkthrough_tab(demo: gr.Blocks, lang: gr.Radio) -> None:
 
 
 def build_demo() -> gr.Blocks:
-    with gr.Blocks(title="EffNetV2 Explorer") as demo:
+    with ExplorerBlocks(title="EffNetV2 Explorer") as demo:
         gr.Markdown(f"# {strings.ui_text('title')}\n{strings.ui_text('subtitle')}")
         # The walkthrough shows the language switch; the latency and lab charts follow it too.
         lang = gr.Radio(
@@ -440,7 +515,15 @@ def build_demo() -> gr.Blocks:
 
 def launch_options() -> dict[str, Any]:
     """Settings for ``demo.launch``: bounded uploads and sessions, a public share link only when GRADIO_SHARE=true
-    asks for one, host/port from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (else 127.0.0.1, Gradio's default)."""
+    asks for one, host/port from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (else 127.0.0.1, Gradio's default), and
+    the HTTP guard (``effnetv2.backend.routes``: unknown and private endpoints, oversized bodies)."""
+    guard = Middleware(
+        routes.Guard,
+        endpoints=api_endpoints,
+        events=event_indices,
+        max_body=limits.MAX_REQUEST_BYTES,
+        env=limits.MAX_REQUEST_BYTES_ENV,
+    )
     return {
         "max_file_size": limits.MAX_FILE_SIZE,
         "state_session_capacity": limits.SESSION_CAPACITY,
@@ -449,6 +532,7 @@ def launch_options() -> dict[str, Any]:
         "css": CSS,
         "theme": gr.themes.Soft(),
         "footer_links": ["api", "gradio", "settings"],
+        "app_kwargs": {"middleware": [guard]},
     }
 
 

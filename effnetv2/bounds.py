@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import os
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import BoundsError
+from .errors import BoundsError, describe, shorten
 
 
 @dataclass(frozen=True)
@@ -34,14 +35,18 @@ class Bound:
     def range(self) -> tuple[int, int]:
         return self.low, self.high
 
-    def check(self, value: Any) -> int:
-        """``value`` as an int inside the range (whole numbers in any form: 3, 3.0, "3"), else BoundsError."""
-        whole = f"{self.name} must be a whole number from {self.low} to {self.high}, got {value!r}"
-        if isinstance(value, bool):
+    def check(self, value: Any, *, strict: bool = False) -> int:
+        """``value`` as an int inside the range, else BoundsError.
+
+        Whole numbers in any form (3, 3.0, "3") pass; ``strict`` takes real numbers only (not strings, lists or
+        booleans): the app's API parses JSON, where "64" is a mistake to point out, not a number to guess.
+        """
+        whole = f"{self.name} must be a whole number from {self.low} to {self.high}, got {shorten(value)}"
+        if isinstance(value, bool) or (strict and not isinstance(value, numbers.Real)):
             raise BoundsError(whole)
         try:
             number = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise BoundsError(whole) from None
         if not math.isfinite(number) or number != int(number):
             raise BoundsError(whole)
@@ -64,6 +69,14 @@ class Bound:
     def renamed(self, name: str) -> Bound:
         """The same range under another name (e.g. ``training batch``), for the messages."""
         return dataclasses.replace(self, name=name)
+
+
+def flag(name: str, value: Any) -> bool:
+    """A real boolean, else BoundsError: the string ``"false"`` is a mistake to point out, not a truthy value that
+    quietly runs a training measurement."""
+    if not isinstance(value, bool):
+        raise BoundsError(f"{name} must be true or false, got {describe(value)}")
+    return value
 
 
 # The engine's bounds keep one measurement within minutes on a small machine.
@@ -111,4 +124,5 @@ __all__ = [
     "TRAIN_STEPS",
     "WARMUP",
     "Bound",
+    "flag",
 ]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from . import costs
-from .bounds import BATCH, IMAGE_SIZE, RUNS, TRAIN_BATCH, TRAIN_STEPS, WARMUP
+from .bounds import BATCH, IMAGE_SIZE, RUNS, TRAIN_BATCH, TRAIN_STEPS, WARMUP, flag
 from .config import get_arch
 from .devices import Runtime, resolve
 from .model import create_model
@@ -241,7 +241,7 @@ def compare(
         BATCH.check(batch),
         RUNS.check(runs),
         WARMUP.check(warmup),
-        bool(train),
+        flag("train", train),  # "false" is refused, not truthy
         TRAIN_BATCH.check(train_batch),
         TRAIN_STEPS.check(train_steps),
     )

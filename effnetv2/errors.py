@@ -1,5 +1,7 @@
 """Exception types: each failure a user can cause has its own type and a one-line message."""
 
+import numbers
+
 
 class EffNetV2Error(Exception):
     """Base class of every error this package raises on purpose."""
@@ -81,3 +83,45 @@ class BackendCacheError(BackendError):
 
 class TimeLimitError(EffNetV2Error, ValueError):
     """A request whose estimated run time exceeds what this server allows one request (``EFFNETV2_MAX_REQUEST_S``)."""
+
+
+class RequestError(EffNetV2Error, ValueError):
+    """A request value of the wrong type or shape (a string for a number, a path for an upload, too few values)."""
+
+
+SHORT = 60
+"""Characters of a user's value that a message quotes; the rest is counted, not echoed."""
+
+
+def shorten(value: object, limit: int = SHORT) -> str:
+    """``repr(value)``, cut to ``limit`` characters with the full length said: a 10,000-character name must not
+    make a 10,000-character error line."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f"{len(value)} characters" if isinstance(value, str) else f"{len(text)} characters as text"
+    return f"{text[: limit - 1]}… ({size})"
+
+
+def describe(value: object) -> str:
+    """What a value is, in words a client understands: ``the string '1e3'``, ``a list``, ``null``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, numbers.Real):
+        return f"the number {shorten(value)}"
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered.startswith(("http://", "https://", "ftp://")):
+            return "a URL"
+        if lowered.startswith("data:"):
+            return "a data: URI"
+        if value.startswith(("/", "~", "\\")) or (value[:1].isalpha() and value[1:3] in (":/", ":\\")):
+            return "a file path"
+        return f"the string {shorten(value)}"
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)}"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"

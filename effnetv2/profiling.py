@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from . import costs
-from .bounds import BATCH, IMAGE_SIZE, RUNS, STEPS, WARMUP
+from .bounds import BATCH, IMAGE_SIZE, RUNS, STEPS, WARMUP, flag
 from .config import get_arch
 from .devices import Runtime, memory_guard, resolve
 from .errors import BoundsError, StageError
@@ -596,6 +596,7 @@ def benchmark(
     if blocks is not None and not isinstance(model, str):
         raise ValueError("blocks applies to a model name, not to a built model")
     runtime = resolve(device, dtype, channels_last)
+    train = flag("train", train)  # before the estimate: the string "false" must not count training
     name = model if isinstance(model, str) else model.arch.name
     letters = get_arch(name).validate_blocks(blocks if isinstance(model, str) else model.blocks)
     size = IMAGE_SIZE.check(get_arch(name).image_size if image_size is None else image_size)

@@ -25,6 +25,7 @@ from ..names import STEM
 from ..optimize import choose_fast_path, optimize_for_inference
 from ..samples import photos
 from .limits import CLASS_INDEX, OPACITY, TOPK
+from .public import without_paths
 
 PATHS: dict[str, str] = {
     "fast": "fast: folded BatchNorm, channels_last, bf16/fp16 where the hardware has it",
@@ -62,7 +63,8 @@ def startup() -> Startup:
     so nothing changes there.
     """
     chosen, notice = default_or_embedded(DEFAULT_CHECKPOINT)
-    return Startup(chosen.name, notice or weights_problem(chosen.name))
+    problem = notice or weights_problem(chosen.name)
+    return Startup(chosen.name, without_paths(problem) if problem else None)  # every visitor sees it
 
 
 def inference_paths() -> list[tuple[str, str]]:
@@ -188,7 +190,7 @@ def classify(image: Any, checkpoint: str = DEFAULT_CHECKPOINT, topk: Any = TOPK.
     The crop the model saw comes with Grad-CAM (:func:`gradcam`), not here: encoding and fetching an image
     would add to every request's time.
     """
-    k = TOPK.check(topk)
+    k = TOPK.check(topk, strict=True)
     source = _given(image)
     pre, dtype = pretrained_for(checkpoint, _check_path(path))
     _check_cost(pre, "this classification")

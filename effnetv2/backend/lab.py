@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..bounds import flag
 from ..compare import Comparison, Delta
 from ..compare import compare as run_compare
 from ..config import Blocks, get_arch, list_models
@@ -110,10 +111,10 @@ def compare(
         return run_compare(
             blocks.model,
             [] if blocks.published else [blocks],
-            image_size=IMAGE_SIZE.check(image_size),
-            batch=BATCH.check(batch),
-            runs=RUNS.check(runs),
-            train=bool(train),
+            image_size=IMAGE_SIZE.check(image_size, strict=True),
+            batch=BATCH.check(batch, strict=True),
+            runs=RUNS.check(runs, strict=True),
+            train=flag("train", train),  # the string "false" is refused, not truthy
             train_batch=TRAIN_BATCH.default,
             progress=progress,
             policy=COMPARE_POLICY,

@@ -63,9 +63,9 @@ def measure(
     result = benchmark(
         blocks.model,
         blocks=blocks,
-        image_size=IMAGE_SIZE.check(image_size),
-        batch=BATCH.check(batch),
-        runs=RUNS.check(runs),
+        image_size=IMAGE_SIZE.check(image_size, strict=True),
+        batch=BATCH.check(batch, strict=True),
+        runs=RUNS.check(runs, strict=True),
         warmup=WARMUP,
         device=device,
         dtype=dtype,

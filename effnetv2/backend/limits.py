@@ -67,3 +67,7 @@ TRAINING_POLICY = costs.Policy(
     time_knobs=(("image size", TABLE3_IMAGE_SIZE),),
 )
 """The walkthrough's training measurements (Table 3, images/s against image size): only the size is chosen."""
+MAX_REQUEST_BYTES_ENV = "EFFNETV2_MAX_REQUEST_BYTES"
+MAX_REQUEST_BYTES = env_int(MAX_REQUEST_BYTES_ENV, 256 * 1024)
+"""The largest request body (bytes) the app reads, uploads aside: a call's JSON is a few hundred bytes, and a
+5 MB string in a text field is refused (HTTP 413) before anything parses it (``effnetv2.backend.routes``)."""

@@ -1,0 +1,233 @@
+"""The HTTP guard in front of the app: answers in one line what Gradio's routes answer with a 500 or let through.
+
+- ``POST /gradio_api/{call,call/v2,run,api}/NAME`` with an unknown NAME: 404 (Gradio raises, 500, and the
+  connection is dropped); with a NAME marked private (UI plumbing, not on the API page): 403 (Gradio runs it).
+- ``POST /gradio_api/queue/join`` (the page's and gradio_client's route) naming an event index the app does not
+  have: 404 (Gradio: 500).
+- A request body over :data:`~effnetv2.backend.limits.MAX_REQUEST_BYTES`: 413, before anything parses it
+  (uploads have their own bound, ``launch(max_file_size=...)``, and are not counted here).
+- An upload Gradio cannot read (a part without a file name): 400 instead of 500.
+- A body FastAPI cannot validate (not JSON, ``data`` not a list): the 422 keeps its status, and its list of
+  pydantic details becomes one line.
+- ``/gradio_api/run/NAME`` answers every error with 500; a refusal of the request (Gradio's error payload titled
+  :data:`REFUSAL`, as ``gr.Error`` is by default) becomes 400, with the same body.
+- Any other exception before the response started: 500 with one line, the connection kept.
+
+Every refusal is ``{"error": "<one line>"}``. A plain ASGI middleware, free of Gradio: ``app.py`` gives it the
+endpoints (``endpoints(scope)``: name -> ``public``, ``undocumented`` or ``private``) and wires it through
+``launch(app_kwargs=...)``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from typing import Any
+
+from ..errors import shorten
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+API_PREFIX = "/gradio_api"
+REFUSAL = "Error"
+"""The title of Gradio's error payload when the request was refused (``gr.Error``'s default); ``app.py`` titles
+the errors it did not foresee otherwise, and those stay 500."""
+UPLOAD_PATH = f"{API_PREFIX}/upload"
+JOIN_PATH = f"{API_PREFIX}/queue/join"
+_NAMED_CALL = re.compile(rf"^{API_PREFIX}/(call/v2|call|run|api)/([^/]+)/?$")
+log = logging.getLogger(__name__)
+
+
+def named_call(path: str) -> str | None:
+    """The endpoint name of a REST call's path (``/gradio_api/call/classify`` -> ``classify``), else None."""
+    match = _NAMED_CALL.match(path)
+    return match.group(2) if match else None
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024:.0f} kB" if n < 2**20 else f"{n / 2**20:.1f} MB"
+
+
+async def refuse(send: Send, status: int, message: str) -> None:
+    """Answer with ``status`` and ``{"error": message}``."""
+    body = json.dumps({"error": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Guard:
+    """ASGI middleware: see the module's docstring."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        endpoints: Callable[[Scope], Mapping[str, str]],
+        events: Callable[[Scope], Collection[int]],
+        max_body: int,
+        env: str = "",
+    ) -> None:
+        self.app = app
+        self.endpoints = endpoints
+        self.events = events
+        """The event indices (``fn_index``) the app has."""
+        self.max_body = max_body
+        self.env = env
+        """The setting that raises ``max_body``, named in the 413 message."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path, method = scope["path"], scope["method"]
+        if method == "POST" and path != UPLOAD_PATH:
+            name = named_call(path)
+            if name is not None and (refusal := self._endpoint_refusal(scope, name)):
+                await refuse(send, *refusal)
+                return
+            body = await self._body(scope, receive)
+            if body is None:
+                setting = f" ({self.env})" if self.env else ""
+                await refuse(send, 413, f"the request body is over the limit of {_size(self.max_body)}{setting}")
+                return
+            if path == JOIN_PATH and (index := _fn_index(body)) is not None and index not in self.events(scope):
+                await refuse(send, 404, f"no event with fn_index {index}")
+                return
+            receive = _replay(body, receive)
+            run_route = bool(match := _NAMED_CALL.match(path)) and match.group(1) in ("run", "api")
+            send = _rewritten(send, run_route)
+        await self._run(scope, receive, send, upload=path == UPLOAD_PATH)
+
+    def _endpoint_refusal(self, scope: Scope, name: str) -> tuple[int, str] | None:
+        known = self.endpoints(scope)
+        public = ", ".join(f"/{n}" for n, visibility in known.items() if visibility == "public")
+        if name not in known:
+            return 404, f"no API endpoint named {_quoted(name)}; the endpoints are {public}"
+        if known[name] == "private":
+            return 403, f"{_quoted(name)} is part of the page, not of the API; the endpoints are {public}"
+        return None
+
+    async def _body(self, scope: Scope, receive: Receive) -> bytes | None:
+        """The whole body, or None as soon as it is known to be over the limit (from Content-Length, or while
+        reading a body sent without one)."""
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            return None
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send, upload: bool) -> None:
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            if started:
+                raise
+            if upload:
+                log.warning("upload refused: %s: %s", type(exc).__name__, exc)
+                await refuse(send, 400, "the upload could not be read: send multipart/form-data with a named file")
+            else:
+                log.exception("%s %s failed", scope["method"], scope["path"])
+                await refuse(send, 500, f"internal error ({type(exc).__name__}); the server goes on serving")
+
+
+def _quoted(name: str) -> str:
+    return shorten("/" + name)
+
+
+def _fn_index(body: bytes) -> int | None:
+    """The ``fn_index`` of a queue/join body, when it is a JSON object with an integer one (else Gradio judges it)."""
+    try:
+        index = json.loads(body).get("fn_index")
+    except (ValueError, AttributeError):
+        return None
+    return index if isinstance(index, int) and not isinstance(index, bool) else None
+
+
+def invalid_body(raw: bytes) -> str:
+    """FastAPI's 422 answer (``{"detail": [{"loc": [...], "msg": ...}, ...]}`` or ``{"detail": "..."}``) as one line."""
+    try:
+        detail = json.loads(raw).get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+        where = ".".join(str(part) for part in detail[0].get("loc", ()))
+        detail = f"{detail[0].get('msg', 'invalid')} at {where}"
+    text = detail if isinstance(detail, str) and detail else "the request body does not fit the endpoint"
+    return f"the request is not valid: {text.splitlines()[0][:200]}"
+
+
+def _refusal_status(raw: bytes) -> int:
+    """400 for Gradio's error payload of a refused request, else 500."""
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        return 500
+    refused = isinstance(payload, dict) and isinstance(payload.get("error"), str) and payload.get("title") == REFUSAL
+    return 400 if refused else 500
+
+
+def _rewritten(send: Send, run_route: bool) -> Send:
+    """A ``send`` that makes a 422 answer's body one line (:func:`invalid_body`) and, on the ``run`` route, a 500
+    that refused the request a 400; other answers pass unchanged."""
+    start: Message | None = None
+    held: list[bytes] = []
+
+    async def rewriting(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start" and (
+            message["status"] == 422 or (run_route and message["status"] == 500)
+        ):
+            start = message
+            return
+        if start is None or message["type"] != "http.response.body":
+            await send(message)
+            return
+        held.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        raw = b"".join(held)
+        if start["status"] == 422:
+            await refuse(send, 422, invalid_body(raw))
+        else:
+            await send({**start, "status": _refusal_status(raw)})
+            await send({"type": "http.response.body", "body": raw})
+
+    return rewriting
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that yields the already read body once, then defers to the real one (disconnects)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
