@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,12 @@ except ImportError:  # not on a Space
     def on_gpu(fn: Callable) -> Callable:
         return fn
 
+
+from effnetv2.backend import uploads
+
+# Before Gradio is imported (it reads GRADIO_TEMP_DIR then and when it builds components): every upload and output
+# in a folder of the app's own, which it prunes and removes at shutdown.
+os.environ["GRADIO_TEMP_DIR"] = str(uploads.claim_temp_dir())
 
 import gradio as gr
 
@@ -438,10 +445,26 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
+def disk_bounds() -> dict[str, Any]:
+    """``launch(app_kwargs=...)``: uploads pass ``uploads.UploadGate`` (size, disk budget, nothing left when cut
+    off), and the app's temporary folder is pruned while serving and removed at shutdown (``uploads.lifespan``)."""
+    from starlette.middleware import Middleware
+
+    budget = uploads.DiskBudget.from_limits(uploads.claim_temp_dir())
+    gate = Middleware(
+        uploads.UploadGate,
+        budget=budget,
+        max_bytes=limits.size_bytes(limits.MAX_FILE_SIZE),
+        timeout_s=limits.UPLOAD_TIMEOUT_S,
+    )
+    return {"middleware": [gate], "lifespan": uploads.lifespan(budget)}
+
+
 def launch_options() -> dict[str, Any]:
-    """Settings for ``demo.launch``: bounded uploads and sessions, a public share link only when GRADIO_SHARE=true
-    asks for one, host/port from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (else 127.0.0.1, Gradio's default)."""
+    """Settings for ``demo.launch``: bounded uploads, disk and sessions, a public share link only when
+    GRADIO_SHARE=true asks for one, host/port from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (else 127.0.0.1)."""
     return {
+        "app_kwargs": disk_bounds(),
         "max_file_size": limits.MAX_FILE_SIZE,
         "state_session_capacity": limits.SESSION_CAPACITY,
         "share": os.environ.get("GRADIO_SHARE", "").strip().lower() in ("1", "true", "yes"),
@@ -460,6 +483,9 @@ def queued(demo: gr.Blocks) -> gr.Blocks:
 
 
 def main() -> None:
+    # SIGTERM (a platform stopping the app) stops the server in order, as Ctrl-C does: its lifespan then removes
+    # the app's temporary folder.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     queued(build_demo()).launch(**launch_options())
 
 
