@@ -104,9 +104,24 @@ def torch_event(fn: Callable) -> Callable:
     @functools.wraps(fn)
     async def handler(*args: Any, **kwargs: Any) -> Any:
         with shown_to_user():
-            return await run_on_torch_thread(work, *args, **kwargs)
+            return await run_on_torch_thread(work, *args, abandoned=client_gone(), **kwargs)
 
     return handler
+
+
+def client_gone() -> Callable[[], bool]:
+    """Whether the client of the event being handled has gone: Gradio marks the event's job not ``alive`` when
+    its event stream closes, but lets the function run on; the torch thread then stops it at its next run or
+    step boundary (``effnetv2.cancel``). Call it in the handler, where Gradio's context names the event."""
+    from gradio.context import LocalContext
+
+    queue, event_id = getattr(LocalContext.blocks.get(None), "_queue", None), LocalContext.event_id.get(None)
+
+    def gone() -> bool:
+        jobs = getattr(queue, "active_jobs", None) or []
+        return any(event._id == event_id and not event.alive for job in jobs if job for event in job)
+
+    return gone
 
 
 def uploaded(payload: Any) -> str | None:
@@ -189,8 +204,11 @@ def classify_tab() -> None:
 
 
 @torch_event
-def on_latency(model: str, blocks: str, size: float, batch: float, runs: float, device: str, dtype: str, lang: str):
-    report = latency.measure(Blocks.parse(model, blocks), size, batch, runs, device, dtype)
+def on_latency(
+    model: str, blocks: str, size: float, batch: float, runs: float, device: str, dtype: str, lang: str,
+    progress=gr.Progress(),  # noqa: B008
+):  # fmt: skip
+    report = latency.measure(Blocks.parse(model, blocks), size, batch, runs, device, dtype, progress=progress)
     lat = report.latency
     return report.to_dict(), charts.latency_figure(lat, lang), charts.share_figure(lat, lang), charts.describe(lat)
 
@@ -224,8 +242,11 @@ def latency_tab(lang: gr.Radio) -> None:
 
 
 @torch_event
-def on_compare(model: str, blocks: str, size: float, batch: float, runs: float, train: bool, lang: str):
-    result = lab.compare(Blocks.parse(model, blocks), size, batch, runs, train)
+def on_compare(
+    model: str, blocks: str, size: float, batch: float, runs: float, train: bool, lang: str,
+    progress=gr.Progress(),  # noqa: B008
+):  # fmt: skip
+    result = lab.compare(Blocks.parse(model, blocks), size, batch, runs, train, progress=progress)
     return result.to_dict(), *lab.compare_figures(result, lang), lab.compare_table(result)
 
 

@@ -72,3 +72,7 @@ class BackendError(EffNetV2Error, RuntimeError):
 
 class BackendCacheError(BackendError):
     """A cached exported model (an ONNX file under the cache folder) that cannot be read: truncated or corrupt."""
+
+
+class AbandonedError(EffNetV2Error):
+    """Work stopped at a run or step boundary because whoever asked for it went away (``effnetv2.cancel``)."""

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import cancel
 from .bounds import BATCH, IMAGE_SIZE, RUNS, STEPS, WARMUP
 from .devices import Runtime, memory_guard, resolve
 from .errors import BoundsError, StageError
@@ -86,6 +87,8 @@ def clock_for(runtime: Runtime) -> Clock:
 
 
 def _notify(progress: Progress | None, fraction: float, text: str) -> None:
+    """Report progress at a run or step boundary, and stop there if the job was abandoned (``effnetv2.cancel``)."""
+    cancel.check()
     if progress is not None:
         progress(min(max(fraction, 0.0), 1.0), text)
 
