@@ -214,7 +214,9 @@ def on_latency(
 
 
 def size_slider(value: int) -> gr.Slider:
-    return gr.Slider(limits.IMAGE_SIZE.low, limits.IMAGE_SIZE.high, value=value, step=16, label=i18n("image_size"))
+    """An image-size slider; its value within EFFNETV2_MAX_IMAGE_SIZE when that is set lower."""
+    bound = limits.IMAGE_SIZE
+    return gr.Slider(bound.low, bound.high, value=min(value, bound.high), step=16, label=i18n("image_size"))
 
 
 def latency_tab(lang: gr.Radio) -> None:
@@ -264,7 +266,8 @@ def lab_preset(preset: str, model: str):
 
 @user_errors
 def lab_model(model: str):
-    return *_lab_state(Blocks.parse(model, None)), gr.update(value=min(lab.default_image_size(model), 224))
+    size = min(lab.default_image_size(model), 224, limits.IMAGE_SIZE.high)
+    return *_lab_state(Blocks.parse(model, None)), gr.update(value=size)
 
 
 @user_errors

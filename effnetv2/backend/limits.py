@@ -20,17 +20,22 @@ def env_int(name: str, default: int) -> int:
         return default
 
 
-def _high(bound: bounds.Bound, env: str, default: int) -> int:
-    return min(max(env_int(env, default), bound.low), bound.high)
+def _from_env(bound: bounds.Bound, env: str, high: int, default: int | None = None) -> bounds.Bound:
+    """``bound`` with its high end from ``env`` (``high`` when unset), kept within the engine's bound; the default
+    (``default``, else the bound's) moves down with a lower high end."""
+    top = min(max(env_int(env, high), bound.low), bound.high)
+    return bound.narrowed(high=top, default=min(bound.default if default is None else default, top))
 
 
 TOPK = bounds.Bound("top-k", 1, 10, 5)
-RUNS = bounds.RUNS.narrowed(high=_high(bounds.RUNS, "EFFNETV2_MAX_RUNS", 30), default=5)
-BATCH = bounds.BATCH.narrowed(high=_high(bounds.BATCH, "EFFNETV2_MAX_BATCH", 16))
-IMAGE_SIZE = bounds.IMAGE_SIZE.narrowed(high=_high(bounds.IMAGE_SIZE, "EFFNETV2_MAX_IMAGE_SIZE", 640))
-TRAIN_BATCH = bounds.TRAIN_BATCH.narrowed(high=_high(bounds.TRAIN_BATCH, "EFFNETV2_MAX_TRAIN_BATCH", 8))
-TABLE3_IMAGE_SIZE = IMAGE_SIZE.narrowed(low=64, high=380, default=128)
-"""The walkthrough's Table 3 measurement: four B4 variants trained at this size (B4's own is 380)."""
+RUNS = _from_env(bounds.RUNS, "EFFNETV2_MAX_RUNS", 30, default=5)
+BATCH = _from_env(bounds.BATCH, "EFFNETV2_MAX_BATCH", 16)
+IMAGE_SIZE = _from_env(bounds.IMAGE_SIZE, "EFFNETV2_MAX_IMAGE_SIZE", 640)
+TRAIN_BATCH = _from_env(bounds.TRAIN_BATCH, "EFFNETV2_MAX_TRAIN_BATCH", 8)
+_TABLE3_HIGH = min(380, IMAGE_SIZE.high)
+TABLE3_IMAGE_SIZE = IMAGE_SIZE.narrowed(low=min(64, _TABLE3_HIGH), high=_TABLE3_HIGH, default=min(128, _TABLE3_HIGH))
+"""The walkthrough's Table 3 measurement: four B4 variants trained at this size (B4's own is 380), within a lower
+``EFFNETV2_MAX_IMAGE_SIZE`` too."""
 CLASS_INDEX = bounds.CLASS_INDEX
 OPACITY = (0.0, 1.0)
 
