@@ -109,6 +109,14 @@ def test_the_docs_table_lists_every_app_bound_the_code_reads():
     assert read and set(documented_defaults()) == read
 
 
+def test_malformed_settings_fall_back_to_the_defaults():
+    defaults = documented_defaults()
+    env = {**shipped_env(), "EFFNETV2_MAX_RUNS": "lots", "EFFNETV2_MAX_FILE_SIZE": "ten megabytes"}
+    code = "from effnetv2.backend import limits; print(limits.RUNS.high, limits.MAX_FILE_SIZE)"
+    done = run_python(code, env)
+    assert done.stdout.split() == [defaults["EFFNETV2_MAX_RUNS"], defaults["EFFNETV2_MAX_FILE_SIZE"]], done.stderr
+
+
 @pytest.mark.slow
 def test_an_app_launched_without_settings_runs_with_the_documented_defaults(hf_cache):
     defaults = documented_defaults()

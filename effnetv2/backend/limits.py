@@ -39,24 +39,6 @@ TABLE3_IMAGE_SIZE = IMAGE_SIZE.narrowed(low=min(64, _TABLE3_HIGH), high=_TABLE3_
 CLASS_INDEX = bounds.CLASS_INDEX
 OPACITY = (0.0, 1.0)
 
-MAX_FILE_SIZE = os.environ.get("EFFNETV2_MAX_FILE_SIZE", "10mb")
-"""Upload limit passed to ``launch(max_file_size=...)``."""
-QUEUE_SIZE = env_int("EFFNETV2_QUEUE_SIZE", 32)
-"""Requests waiting in the queue beyond which new ones are refused politely."""
-SESSION_CAPACITY = env_int("EFFNETV2_SESSION_CAPACITY", 200)
-"""Browser/API sessions whose state the server keeps (the oldest go first). Gradio keeps a copy of the app's
-component config per session (a few hundred kB for this app), and every REST call without a session is a new
-one: with Gradio's default of 10000 the memory of a busy server grows by gigabytes (docs/reliability.md)."""
-
-UPLOAD_BUDGET_MB = env_int("EFFNETV2_UPLOAD_BUDGET_MB", 500)
-"""Disk the app's temporary folder (uploads, returned images) may use; beyond it the oldest files go first and new
-uploads are refused until there is room (``effnetv2.backend.uploads``)."""
-UPLOAD_MAX_AGE_S = env_int("EFFNETV2_UPLOAD_MAX_AGE_S", 3600)
-"""Age after which an upload or a returned image is deleted: long enough to ask for Grad-CAM on a photo classified
-an hour ago, short enough that a busy server does not keep a day's uploads."""
-UPLOAD_TIMEOUT_S = env_int("EFFNETV2_UPLOAD_TIMEOUT_S", 120)
-"""Time one upload may take to arrive; a client that stalls longer is cut off and its bytes are dropped."""
-
 
 def size_bytes(text: str | int) -> int:
     """A size as ``launch(max_file_size=...)`` takes it ("10mb", "100kb", 5000) in bytes (units of 1024)."""
@@ -70,3 +52,32 @@ def size_bytes(text: str | int) -> int:
     if value.isdigit():
         return int(value)
     raise ValueError(f"a size must look like 10mb, 500kb or 1000 (bytes), got {text!r}")
+
+
+def env_size(name: str, default: str) -> str:
+    """A size setting from the environment ("10mb", "500kb", "1000"); a missing or malformed one gives ``default``."""
+    value = os.environ.get(name, default)
+    try:
+        size_bytes(value)
+    except ValueError:
+        return default
+    return value
+
+
+MAX_FILE_SIZE = env_size("EFFNETV2_MAX_FILE_SIZE", "10mb")
+"""Upload limit passed to ``launch(max_file_size=...)``."""
+QUEUE_SIZE = env_int("EFFNETV2_QUEUE_SIZE", 32)
+"""Requests waiting in the queue beyond which new ones are refused politely."""
+SESSION_CAPACITY = env_int("EFFNETV2_SESSION_CAPACITY", 200)
+"""Browser/API sessions whose state the server keeps (the oldest go first). Gradio keeps a copy of the app's
+component config per session (a few hundred kB for this app), and every REST call without a session is a new
+one: with Gradio's default of 10000 the memory of a busy server grows by gigabytes (docs/reliability.md)."""
+
+UPLOAD_BUDGET_MB = max(1, env_int("EFFNETV2_UPLOAD_BUDGET_MB", 500))
+"""Disk the app's temporary folder (uploads, returned images) may use; beyond it the oldest files go first and new
+uploads are refused until there is room (``effnetv2.backend.uploads``)."""
+UPLOAD_MAX_AGE_S = max(1, env_int("EFFNETV2_UPLOAD_MAX_AGE_S", 3600))
+"""Age after which an upload or a returned image is deleted: long enough to ask for Grad-CAM on a photo classified
+an hour ago, short enough that a busy server does not keep a day's uploads."""
+UPLOAD_TIMEOUT_S = max(1, env_int("EFFNETV2_UPLOAD_TIMEOUT_S", 120))
+"""Time one upload may take to arrive; a client that stalls longer is cut off and its bytes are dropped."""
