@@ -12,6 +12,7 @@ import functools
 import inspect
 import logging
 import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,12 @@ except ImportError:  # not on a Space
     def on_gpu(fn: Callable) -> Callable:
         return fn
 
+
+from effnetv2.backend import uploads
+
+# Before Gradio is imported (it reads GRADIO_TEMP_DIR then and when it builds components): every upload and output
+# in a folder of the app's own, which it prunes and removes at shutdown.
+os.environ["GRADIO_TEMP_DIR"] = str(uploads.claim_temp_dir())
 
 import gradio as gr
 from gradio.utils import get_upload_folder
@@ -112,9 +119,24 @@ def torch_event(fn: Callable) -> Callable:
     @functools.wraps(fn)
     async def handler(*args: Any, **kwargs: Any) -> Any:
         with shown_to_user():
-            return await run_on_torch_thread(work, *args, **kwargs)
+            return await run_on_torch_thread(work, *args, abandoned=client_gone(), **kwargs)
 
     return handler
+
+
+def client_gone() -> Callable[[], bool]:
+    """Whether the client of the event being handled has gone: Gradio marks the event's job not ``alive`` when
+    its event stream closes, but lets the function run on; the torch thread then stops it at its next run or
+    step boundary (``effnetv2.cancel``). Call it in the handler, where Gradio's context names the event."""
+    from gradio.context import LocalContext
+
+    queue, event_id = getattr(LocalContext.blocks.get(None), "_queue", None), LocalContext.event_id.get(None)
+
+    def gone() -> bool:
+        jobs = getattr(queue, "active_jobs", None) or []
+        return any(event._id == event_id and not event.alive for job in jobs if job for event in job)
+
+    return gone
 
 
 def uploaded(payload: Any) -> str | None:
@@ -257,14 +279,19 @@ def classify_tab() -> None:
 
 
 @torch_event
-def on_latency(model: str, blocks: str, size: float, batch: float, runs: float, device: str, dtype: str, lang: str):
-    report = latency.measure(Blocks.parse(model, blocks), size, batch, runs, device, dtype)
+def on_latency(
+    model: str, blocks: str, size: float, batch: float, runs: float, device: str, dtype: str, lang: str,
+    progress=gr.Progress(),  # noqa: B008
+):  # fmt: skip
+    report = latency.measure(Blocks.parse(model, blocks), size, batch, runs, device, dtype, progress=progress)
     lat = report.latency
     return report.to_dict(), charts.latency_figure(lat, lang), charts.share_figure(lat, lang), charts.describe(lat)
 
 
 def size_slider(value: int) -> gr.Slider:
-    return gr.Slider(limits.IMAGE_SIZE.low, limits.IMAGE_SIZE.high, value=value, step=16, label=i18n("image_size"))
+    """An image-size slider; its value within EFFNETV2_MAX_IMAGE_SIZE when that is set lower."""
+    bound = limits.IMAGE_SIZE
+    return gr.Slider(bound.low, bound.high, value=min(value, bound.high), step=16, label=i18n("image_size"))
 
 
 def latency_tab(lang: gr.Radio) -> None:
@@ -292,8 +319,11 @@ def latency_tab(lang: gr.Radio) -> None:
 
 
 @torch_event
-def on_compare(model: str, blocks: str, size: float, batch: float, runs: float, train: bool, lang: str):
-    result = lab.compare(Blocks.parse(model, blocks), size, batch, runs, train)
+def on_compare(
+    model: str, blocks: str, size: float, batch: float, runs: float, train: bool, lang: str,
+    progress=gr.Progress(),  # noqa: B008
+):  # fmt: skip
+    result = lab.compare(Blocks.parse(model, blocks), size, batch, runs, train, progress=progress)
     return result.to_dict(), *lab.compare_figures(result, lang), lab.compare_table(result)
 
 
@@ -311,7 +341,8 @@ def lab_preset(preset: str, model: str):
 
 @user_errors
 def lab_model(model: str):
-    return *_lab_state(Blocks.parse(model, None)), gr.update(value=min(lab.default_image_size(model), 224))
+    size = min(lab.default_image_size(model), 224, limits.IMAGE_SIZE.high)
+    return *_lab_state(Blocks.parse(model, None)), gr.update(value=size)
 
 
 @user_errors
@@ -513,10 +544,11 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
-def launch_options() -> dict[str, Any]:
-    """Settings for ``demo.launch``: bounded uploads and sessions, a public share link only when GRADIO_SHARE=true
-    asks for one, host/port from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (else 127.0.0.1, Gradio's default), and
-    the HTTP guard (``effnetv2.backend.routes``: unknown and private endpoints, oversized bodies)."""
+def app_kwargs() -> dict[str, Any]:
+    """``launch(app_kwargs=...)``: the HTTP guard (``effnetv2.backend.routes``: unknown and private endpoints,
+    oversized bodies) sees every request first; uploads then pass ``uploads.UploadGate`` (size, disk budget,
+    nothing left when cut off); the app's temporary folder is pruned while serving and removed at shutdown
+    (``uploads.lifespan``)."""
     guard = Middleware(
         routes.Guard,
         endpoints=api_endpoints,
@@ -524,6 +556,20 @@ def launch_options() -> dict[str, Any]:
         max_body=limits.MAX_REQUEST_BYTES,
         env=limits.MAX_REQUEST_BYTES_ENV,
     )
+    budget = uploads.DiskBudget.from_limits(uploads.claim_temp_dir())
+    gate = Middleware(
+        uploads.UploadGate,
+        budget=budget,
+        max_bytes=limits.size_bytes(limits.MAX_FILE_SIZE),
+        timeout_s=limits.UPLOAD_TIMEOUT_S,
+    )
+    return {"middleware": [guard, gate], "lifespan": uploads.lifespan(budget)}
+
+
+def launch_options() -> dict[str, Any]:
+    """Settings for ``demo.launch``: bounded uploads, disk and sessions (:func:`app_kwargs`), a public share link
+    only when GRADIO_SHARE=true asks for one, host/port from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (else
+    127.0.0.1, Gradio's default)."""
     return {
         "max_file_size": limits.MAX_FILE_SIZE,
         "state_session_capacity": limits.SESSION_CAPACITY,
@@ -532,7 +578,7 @@ def launch_options() -> dict[str, Any]:
         "css": CSS,
         "theme": gr.themes.Soft(),
         "footer_links": ["api", "gradio", "settings"],
-        "app_kwargs": {"middleware": [guard]},
+        "app_kwargs": app_kwargs(),
     }
 
 
@@ -544,6 +590,9 @@ def queued(demo: gr.Blocks) -> gr.Blocks:
 
 
 def main() -> None:
+    # SIGTERM (a platform stopping the app) stops the server in order, as Ctrl-C does: its lifespan then removes
+    # the app's temporary folder.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     queued(build_demo()).launch(**launch_options())
 
 

@@ -7,8 +7,9 @@ own HTTP connection and calls Gradio's REST API as any program would: upload a p
 ``gradio_api/call/<name>``, read the event stream to ``complete`` or ``error``.
 
     python bench/load_test.py [--clients 16] [--requests 4] [--checkpoint tf_efficientnetv2_b0.in1k] [--json]
-    python bench/load_test.py --soak 180 [--soak-clients 4] [--sample 5] [--tolerance 5]
+    python bench/load_test.py --soak 600 [--soak-clients 4] [--sample 5] [--max-slope 1] [--trace]
     python bench/load_test.py --queue-check [--queue-size 2] [--burst 12]
+    python bench/load_test.py --abuse 60 [--abuse-clients 4] [--abusers 2] [--max-p95-ratio 2]
 
 Load (every run): all clients are released at once; each makes ``--requests`` requests back to back,
 alternating /classify and /gradcam (odd clients start with /gradcam), over the photos, top-k values and
@@ -19,12 +20,17 @@ overall, as a client sees it (upload to result; /gradcam includes fetching the o
 over the wall time), and the app's RSS (VmRSS) before and after the load with its peak (VmHWM).
 
 Soak (``--soak SECONDS``, after the load run, which warms the app's allocator up): ``--soak-clients`` clients
-keep sending requests; the app's VmRSS is sampled every ``--sample`` seconds. Memory is *flat* when RSS at the
-end is at most ``--tolerance`` percent (default 5 %) above RSS at the start; the least-squares slope (MB/min)
-is reported beside it. A leak of 50 kB per request would show as about 40 MB in 3 minutes of B0 traffic.
+keep sending requests; the app's VmRSS is sampled every ``--sample`` seconds. Memory is *flat* when the
+least-squares slope of RSS over the second half of the soak is at most ``--max-slope`` MB/min (default 1): the
+first half is where caches, sessions (up to their cap) and the allocator fill up, so a server that levels off
+passes and one that keeps growing does not, however it started. A leak of 50 kB per request at 7.7 requests/s
+is 23 MB/min; 1 MB/min is 1.4 GB a day. Run it for 10 minutes or more (``--soak 600``): a short soak's second
+half is mostly the fill-up. Reported beside it: the slope of the whole run, the growth from start to end, the
+time of the maximum, and with ``--trace`` every sample (the JSON always has them).
 Note: each REST call here (no session hash) is a new Gradio session, and Gradio keeps every session's state
 (a copy of the app's component config, about 200 kB for this app) up to ``launch(state_session_capacity=...)``,
-10000 sessions by default; the soak measures that too, as it would any per-request growth.
+200 sessions in this app (``EFFNETV2_SESSION_CAPACITY``); the soak measures that too, as it would any
+per-request growth.
 
 Queue check (``--queue-check``, instead of the load): a fresh app with ``EFFNETV2_QUEUE_SIZE=--queue-size``;
 ``--burst`` clients upload first, then POST /gradcam at the same instant. Passes when some are refused, every
@@ -32,8 +38,20 @@ refusal is Gradio's polite one (HTTP 503, "Queue is full. Max size is ..."), eve
 well-formed, and a request after the burst succeeds. Torch events share one worker, so one request runs and
 ``--queue-size`` wait: at most ``queue-size + 1`` of a simultaneous burst are accepted.
 
+Abuse (``--abuse SECONDS``, instead of the load): ``--abuse-clients`` normal clients (as in the soak) for
+SECONDS alone, for as long beside ``--abusers`` abusive clients, and for as long alone again (the p95 without
+abuse is that of both parts alone, so that other load on the machine drifting does not read as the abuse's
+effect). The abusive clients (:mod:`effnetv2.testing.abuse`) each cycle, a second apart, through an upload that
+announces 1 GB, a 64 MB upload with no Content-Length, an upload cut off after 3 of its 9.5 MB, bad values
+(/latency runs 10^6, blocks "ZZZZZZ", an unknown model, /classify naming /etc/passwd), and a 30-run /latency at
+batch 4 whose client goes away after 0.5 s. Passes when no normal
+request fails in either part, every abusive act gets its due answer (413, an error event, or none for a
+cut-off), the normal clients' p95 with abuse is at most ``--max-p95-ratio`` times that without, the app's temp
+folder (sampled every second) stays within its disk budget (``EFFNETV2_UPLOAD_BUDGET_MB``, given to the app),
+and the server is still up.
+
 Clients and app share this machine's cores: the figures are those of the whole loopback system. Exit status
-0 when nothing failed, the soak was flat and the queue check passed.
+0 when nothing failed, the soak was flat, and the queue check and the abuse run passed.
 """
 
 from __future__ import annotations
@@ -57,6 +75,7 @@ import httpx
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+from effnetv2.testing import abuse  # noqa: E402
 from effnetv2.testing.appserver import AppProcess, app_process, rest_result, shipped_env  # noqa: E402
 from effnetv2.testing.hubfake import make_cache  # noqa: E402
 
@@ -70,11 +89,13 @@ ENDPOINTS = ("classify", "gradcam")
 
 
 @contextlib.contextmanager
-def running_app(checkpoint: str = DEFAULT_CHECKPOINT, queue_size: int | None = None) -> Iterator[AppProcess]:
-    """The app as deployed (shipped settings, or ``queue_size``), offline, on a temporary HF cache with a
-    random-weight ``checkpoint``."""
+def running_app(
+    checkpoint: str = DEFAULT_CHECKPOINT, queue_size: int | None = None, settings: dict[str, str] | None = None
+) -> Iterator[AppProcess]:
+    """The app as deployed (shipped settings, or ``queue_size`` and other EFFNETV2_* ``settings``), offline, on a
+    temporary HF cache with a random-weight ``checkpoint``."""
     with tempfile.TemporaryDirectory(prefix="effnetv2-load-") as tmp:
-        env = shipped_env()
+        env = {**shipped_env(), **(settings or {})}
         if queue_size is not None:
             env["EFFNETV2_QUEUE_SIZE"] = str(queue_size)
         with app_process(env, cache=make_cache(Path(tmp), checkpoint)) as app:
@@ -273,7 +294,21 @@ def run_load(app: AppProcess, checkpoint: str, clients: int, requests: int, path
     }
 
 
-def run_soak(
+@dataclass
+class Drive:
+    """What :func:`drive` saw: the normal clients' outcomes, the abusive acts, and ``(seconds, RSS MB, disk MB)``
+    samples of the app."""
+
+    outcomes: list[Outcome]
+    acts: list[abuse.Act]
+    samples: list[tuple[float, float, float]]
+
+    @property
+    def wall(self) -> float:
+        return self.samples[-1][0]
+
+
+def drive(
     app: AppProcess,
     checkpoint: str,
     seconds: float,
@@ -281,11 +316,14 @@ def run_soak(
     path: str,
     stages: list[str],
     every: float,
-    tolerance: float,
-) -> dict:
-    """``clients`` clients loop over their requests for ``seconds`` while the app's VmRSS is sampled."""
+    abusers: int = 0,
+    pause_s: float = 1.0,
+) -> Drive:
+    """``clients`` clients loop over their requests for ``seconds`` (and ``abusers`` abusive clients over
+    :func:`effnetv2.testing.abuse.abuse`, ``pause_s`` apart) while the app's VmRSS and disk use are sampled."""
     stop = threading.Event()
     outcomes: list[Outcome] = []
+    acts: list[abuse.Act] = []
     lock = threading.Lock()
 
     def client_loop(i: int) -> None:
@@ -301,40 +339,141 @@ def run_soak(
         finally:
             client.close()
 
-    samples: list[tuple[float, float]] = []
+    def abuser_loop(i: int) -> None:
+        n = i  # abusers start at different points of the cycle
+        while not stop.is_set():
+            act = abuse.abuse(app.url, n)
+            n += 1
+            with lock:
+                acts.append(act)
+            stop.wait(pause_s)
+
+    def sample(t: float) -> tuple[float, float, float]:
+        return t, app.rss_mb(), app.temp_mb()
+
+    samples: list[tuple[float, float, float]] = []
     start = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
+    with ThreadPoolExecutor(clients + abusers) as pool:
         futures = [pool.submit(client_loop, i) for i in range(clients)]
+        futures += [pool.submit(abuser_loop, i) for i in range(abusers)]
         while (t := time.perf_counter() - start) < seconds:
-            samples.append((t, app.rss_mb()))
+            samples.append(sample(t))
             stop.wait(min(every, max(seconds - t, 0)))
         stop.set()
         for f in futures:
             f.result()  # in-flight requests finish; a client's own exception would surface here
-    samples.append((time.perf_counter() - start, app.rss_mb()))
-    wall = samples[-1][0]
-    rss = [r for _, r in samples]
-    growth = rss[-1] - rss[0]
-    slope = statistics.linear_regression([t for t, _ in samples], rss).slope * 60
+    samples.append(sample(time.perf_counter() - start))
+    return Drive(outcomes, acts, samples)
+
+
+def _normal_summary(*runs: Drive) -> dict:
+    """The normal clients' figures over one or more runs together."""
+    outcomes = [o for run in runs for o in run.outcomes]
+    wall = sum(run.wall for run in runs)
     return {
         "seconds": round(wall, 1),
-        "clients": clients,
         "requests": len(outcomes),
         "failed": len(failures(outcomes)),
         "failures": failures(outcomes)[:10],
         "throughput_rps": round(len(outcomes) / wall, 2),
         "latency": latency_summary(outcomes),
+    }
+
+
+def run_soak(
+    app: AppProcess,
+    checkpoint: str,
+    seconds: float,
+    clients: int,
+    path: str,
+    stages: list[str],
+    every: float,
+    max_slope: float,
+) -> dict:
+    """``clients`` clients loop over their requests for ``seconds`` while the app's VmRSS is sampled."""
+    run = drive(app, checkpoint, seconds, clients, path, stages, every)
+    return {
+        **_normal_summary(run),
+        "clients": clients,
+        **judge_rss([(t, rss) for t, rss, _ in run.samples], max_slope),
+        "peak_rss_mb": round(app.memory_mb()["VmHWM"], 1),
+    }
+
+
+def run_abuse(
+    app: AppProcess,
+    checkpoint: str,
+    seconds: float,
+    clients: int,
+    abusers: int,
+    path: str,
+    stages: list[str],
+    budget_mb: float,
+    max_ratio: float,
+) -> dict:
+    """``clients`` normal clients for ``seconds`` alone, as long with ``abusers`` abusive clients beside them, and
+    as long alone again (so that a drift of the machine's other load does not read as the abuse's effect): the
+    normal clients' p95 alone (both parts) and with abuse, their failures, the abusive acts answered otherwise
+    than they should be, and the app's disk use against its budget."""
+    before = drive(app, checkpoint, seconds, clients, path, stages, every=1)
+    mixed = drive(app, checkpoint, seconds, clients, path, stages, every=1, abusers=abusers)
+    after = drive(app, checkpoint, seconds, clients, path, stages, every=1)
+    base, abused = _normal_summary(before, after), _normal_summary(mixed)
+    p95 = base["latency"]["all"]["p95_ms"], abused["latency"]["all"]["p95_ms"]
+    kinds: dict[str, int] = {}
+    for act in mixed.acts:
+        kinds[act.kind] = kinds.get(act.kind, 0) + 1
+    unexpected = [asdict(a) for a in mixed.acts if not a.expected]
+    disk_max = max(d for run in (before, mixed, after) for _, _, d in run.samples)
+    result = {
+        "clients": clients,
+        "abusers": abusers,
+        "without_abuse": base,
+        "with_abuse": abused,
+        "p95_ratio": round(p95[1] / p95[0], 2),
+        "max_p95_ratio": max_ratio,
+        "acts": kinds,
+        "unexpected_answers": unexpected[:10],
+        "disk_max_mb": round(disk_max, 1),
+        "disk_budget_mb": budget_mb,
+        "rss_mb": [round(before.samples[0][1], 1), round(after.samples[-1][1], 1)],
+        "alive": app.proc.poll() is None,
+    }
+    result["passed"] = bool(
+        not base["failed"]
+        and not abused["failed"]
+        and not unexpected
+        and result["p95_ratio"] <= max_ratio
+        and disk_max <= budget_mb
+        and result["alive"]
+    )
+    return result
+
+
+def _slope_mb_per_min(samples: list[tuple[float, float]]) -> float:
+    return statistics.linear_regression([t for t, _ in samples], [r for _, r in samples]).slope * 60
+
+
+def judge_rss(samples: list[tuple[float, float]], max_slope: float) -> dict:
+    """The soak's verdict on an RSS trace of ``(seconds, MB)`` samples: flat when the least-squares slope over the
+    second half is at most ``max_slope`` MB/min (see the module docstring); the figures beside it."""
+    rss = [r for _, r in samples]
+    second_half = [(t, r) for t, r in samples if t >= samples[-1][0] / 2]
+    late_slope = _slope_mb_per_min(second_half) if len(second_half) >= 3 else float("inf")
+    growth = rss[-1] - rss[0]
+    return {
         "samples": len(samples),
         "rss_start_mb": round(rss[0], 1),
         "rss_end_mb": round(rss[-1], 1),
         "rss_max_mb": round(max(rss), 1),
         "rss_min_mb": round(min(rss), 1),
+        "rss_max_at_s": round(samples[rss.index(max(rss))][0], 1),
         "growth_mb": round(growth, 1),
         "growth_pct": round(100 * growth / rss[0], 2),
-        "slope_mb_per_min": round(slope, 2),
-        "tolerance_pct": tolerance,
-        "flat": growth <= rss[0] * tolerance / 100,
-        "peak_rss_mb": round(app.memory_mb()["VmHWM"], 1),
+        "slope_mb_per_min": round(_slope_mb_per_min(samples), 2),
+        "second_half_slope_mb_per_min": round(late_slope, 2),
+        "max_slope_mb_per_min": max_slope,
+        "flat": late_slope <= max_slope,
         "rss_trace_mb": [[round(t, 1), round(r, 1)] for t, r in samples],
     }
 
@@ -445,11 +584,14 @@ def report(result: dict) -> str:
         lines += _latency_lines(soak["latency"]) + _failure_lines(soak)
         lines.append(
             f"  RSS every ~{result['sample_s']:g} s ({soak['samples']} samples): start {soak['rss_start_mb']:.1f} MB, "
-            f"end {soak['rss_end_mb']:.1f} MB, min {soak['rss_min_mb']:.1f} MB, max {soak['rss_max_mb']:.1f} MB; "
-            f"growth {soak['growth_mb']:+.1f} MB ({soak['growth_pct']:+.2f} %, tolerance {soak['tolerance_pct']:g} %), "
-            f"slope {soak['slope_mb_per_min']:+.2f} MB/min: {'flat' if soak['flat'] else 'NOT FLAT'}; "
-            f"peak RSS {soak['peak_rss_mb']:.0f} MB"
+            f"end {soak['rss_end_mb']:.1f} MB, min {soak['rss_min_mb']:.1f} MB, max {soak['rss_max_mb']:.1f} MB at "
+            f"{soak['rss_max_at_s']:.0f} s; growth {soak['growth_mb']:+.1f} MB ({soak['growth_pct']:+.2f} %); slope "
+            f"{soak['slope_mb_per_min']:+.2f} MB/min over the run, {soak['second_half_slope_mb_per_min']:+.2f} MB/min "
+            f"over its second half (at most {soak['max_slope_mb_per_min']:g}): {'flat' if soak['flat'] else 'NOT FLAT'}"
+            f"; peak RSS {soak['peak_rss_mb']:.0f} MB"
         )
+        if result.get("trace"):
+            lines += [f"    {t:7.1f} s {r:8.1f} MB" for t, r in soak["rss_trace_mb"]]
     if result.get("gradio_temp_mb") is not None:
         lines.append(f"Gradio's upload/output folder at the end: {result['gradio_temp_mb']:.1f} MB on disk")
     if q := result.get("queue_check"):
@@ -462,8 +604,31 @@ def report(result: dict) -> str:
         if q["refusal"]:
             lines.append(f"  refusal: HTTP {q['refusal_status']} {q['refusal']}")
         lines += [f"  FAILED: {f}" for f in q["other_failures"]]
+    if a := result.get("abuse"):
+        lines += _abuse_lines(a)
     lines.append("OK" if result["ok"] else "FAILED")
     return "\n".join(lines)
+
+
+def _abuse_lines(a: dict) -> list[str]:
+    base, abused = a["without_abuse"], a["with_abuse"]
+    lines = []
+    for name, run in (("without abuse", base), (f"with {a['abusers']} abusive clients", abused)):
+        lines.append(
+            f"abuse run, {a['clients']} normal clients {name}: {run['seconds']:.0f} s, {run['requests']} requests, "
+            f"{run['failed']} failed, {run['throughput_rps']:.2f} requests/s"
+        )
+        lines += _latency_lines(run["latency"]) + _failure_lines(run)
+    acts = ", ".join(f"{kind} x{n}" for kind, n in a["acts"].items())
+    lines.append(f"  abusive acts: {acts}; answered otherwise than they should be: {len(a['unexpected_answers'])}")
+    lines += [f"    UNEXPECTED {u['kind']}: {u['detail']}" for u in a["unexpected_answers"]]
+    lines.append(
+        f"  normal p95 with abuse / without: {a['p95_ratio']:.2f} (at most {a['max_p95_ratio']:g}); disk of the "
+        f"app's temp folder at most {a['disk_max_mb']:.1f} MB (budget {a['disk_budget_mb']:g} MB); RSS "
+        f"{a['rss_mb'][0]:.0f} MB before, {a['rss_mb'][1]:.0f} MB after; server "
+        f"{'alive' if a['alive'] else 'GONE'}: {'passed' if a['passed'] else 'FAILED'}"
+    )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -475,19 +640,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soak", type=float, default=0, metavar="SECONDS", help="soak for this long after the load")
     parser.add_argument("--soak-clients", type=int, default=4)
     parser.add_argument("--sample", type=float, default=5, help="seconds between RSS samples in the soak")
-    parser.add_argument("--tolerance", type=float, default=5, help="allowed RSS growth in the soak, percent")
+    parser.add_argument(
+        "--max-slope", type=float, default=1, help="largest RSS slope (MB/min) over the soak's second half"
+    )
+    parser.add_argument("--trace", action="store_true", help="print the soak's RSS samples")
     parser.add_argument("--queue-check", action="store_true", help="check the full queue's refusal (no load run)")
     parser.add_argument("--queue-size", type=int, default=2, help="EFFNETV2_QUEUE_SIZE for the queue check")
     parser.add_argument("--burst", type=int, default=12, help="simultaneous calls in the queue check")
+    parser.add_argument(
+        "--abuse", type=float, default=0, metavar="SECONDS", help="normal clients alone, then beside abusive ones"
+    )
+    parser.add_argument("--abusers", type=int, default=2, help="abusive clients in the abuse run")
+    parser.add_argument("--abuse-clients", type=int, default=4, help="normal clients in the abuse run")
+    parser.add_argument("--max-p95-ratio", type=float, default=2, help="normal p95 with abuse / without, at most")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 
+    from effnetv2.backend import limits
     from effnetv2.backend.classify import cam_choices
 
     stages = cam_choices(args.checkpoint)
     result: dict[str, Any] = {"checkpoint": args.checkpoint, "path": args.path, "cpus": os.cpu_count()}
     result["loadavg_before"] = round(os.getloadavg()[0], 2)  # other work on the machine skews every figure
-    with running_app(args.checkpoint, args.queue_size if args.queue_check else None) as app:
+    budget_mb = limits.UPLOAD_BUDGET_MB  # given to the app explicitly, so that the report's budget is its own
+    settings = {"EFFNETV2_UPLOAD_BUDGET_MB": str(budget_mb)}
+    with running_app(args.checkpoint, args.queue_size if args.queue_check else None, settings) as app:
         result["startup_s"] = round(app.startup_s, 2)
         result["rss_idle_mb"] = round(app.rss_mb(), 1)
         result["warmup_s"] = round(warm_up(app, args.checkpoint, args.path, stages), 2)
@@ -495,21 +672,28 @@ def main(argv: list[str] | None = None) -> int:
             result["queue_check"] = run_queue_check(
                 app, args.checkpoint, args.queue_size, args.burst, args.path, stages
             )
+        elif args.abuse > 0:
+            result["abuse"] = run_abuse(
+                app, args.checkpoint, args.abuse, args.abuse_clients, args.abusers, args.path, stages, budget_mb,
+                args.max_p95_ratio,
+            )  # fmt: skip
         else:
             result["load"] = run_load(app, args.checkpoint, args.clients, args.requests, args.path, stages)
-        if args.soak > 0 and not args.queue_check:
-            result["sample_s"] = args.sample
+        if args.soak > 0 and not args.queue_check and not args.abuse:
+            result["sample_s"], result["trace"] = args.sample, args.trace
             result["soak"] = run_soak(
-                app, args.checkpoint, args.soak, args.soak_clients, args.path, stages, args.sample, args.tolerance
+                app, args.checkpoint, args.soak, args.soak_clients, args.path, stages, args.sample, args.max_slope
             )
         result["gradio_temp_mb"] = round(app.temp_mb(), 1)
-        if any(result.get(k, {}).get("failed") for k in ("load", "soak")):
+        failed = any(result.get(k, {}).get("failed") for k in ("load", "soak"))
+        if failed or not result.get("abuse", {}).get("passed", True):
             result["app_log_tail"] = app.log_tail()
     result["loadavg_after"] = round(os.getloadavg()[0], 2)
     result["ok"] = (
         all(not result[k]["failed"] for k in ("load", "soak") if k in result)
         and result.get("soak", {}).get("flat", True)
         and result.get("queue_check", {}).get("passed", True)
+        and result.get("abuse", {}).get("passed", True)
     )
     if args.json:
         print(json.dumps(result))

@@ -125,3 +125,7 @@ def describe(value: object) -> str:
     if isinstance(value, dict):
         return "an object"
     return f"a {type(value).__name__}"
+
+
+class AbandonedError(EffNetV2Error):
+    """Work stopped at a run or step boundary because whoever asked for it went away (``effnetv2.cancel``)."""

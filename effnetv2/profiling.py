@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import costs
+from . import cancel, costs
 from .bounds import BATCH, IMAGE_SIZE, RUNS, STEPS, WARMUP, flag
 from .config import get_arch
 from .devices import Runtime, memory_guard, resolve
@@ -88,6 +88,8 @@ def clock_for(runtime: Runtime) -> Clock:
 
 
 def _notify(progress: Progress | None, fraction: float, text: str) -> None:
+    """Report progress at a run or step boundary, and stop there if the job was abandoned (``effnetv2.cancel``)."""
+    cancel.check()
     if progress is not None:
         progress(min(max(fraction, 0.0), 1.0), text)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import resource
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,10 @@ def test_a_corrupt_cached_file_is_refused_every_time_until_repaired(client, hf_c
 
 
 def test_two_users_switching_checkpoints_at_once_each_get_their_own_models_answer(client, more_checkpoints):
+    """Through the app: every torch request goes through its single torch slot, so the two users' loads never
+    overlap. What this checks is that requests switching checkpoints in the same moments each get their own
+    model's answer from the app's caches (the model cache, the optimized models, the class choices); the loads
+    themselves are raced where they can race, from threads, in the next test."""
     expected = {TEST_CHECKPOINT: expected_labels(checkpoint=TEST_CHECKPOINT), B1: expected_labels(checkpoint=B1)}
     assert expected[TEST_CHECKPOINT] != expected[B1]  # different random weights: a mix-up would show
     clear_cache()  # both loads race each other from the first request on
@@ -128,6 +133,70 @@ def test_two_users_switching_checkpoints_at_once_each_get_their_own_models_answe
     assert sorted(results) == [0, 1]
     for got in results.values():
         assert len(got) == 6 and all(labels == expected[checkpoint] for checkpoint, labels in got)
+
+
+def test_the_loader_and_the_model_cache_raced_from_threads_give_each_caller_its_own_model(
+    hf_cache, more_checkpoints, b0_checkpoint, monkeypatch
+):
+    """Six threads load three checkpoints (B0 and B1 from the HF cache, B0's file given as local weights, i.e.
+    three cache keys for a cache of two) in different orders at the same moment, while other threads evict them.
+    Loads are slowed so that they overlap (asserted): every caller gets a model that answers as its own
+    checkpoint does, no load fails, and the cache stays within its bound."""
+    import torch
+
+    from effnetv2 import hub
+
+    keys = {"b0": {}, B1: {}, "b0-local": {"weights": b0_checkpoint}}
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    clear_cache()
+    with torch.no_grad():
+        reference = {}
+        for name, kwargs in keys.items():
+            reference[name] = hub.load_pretrained(name.removesuffix("-local"), device="cpu", **kwargs).model(x)
+            clear_cache()
+    assert not torch.allclose(reference["b0"], reference[B1])  # a mix-up would show
+
+    loading, most, lock = [0], [0], threading.Lock()
+    original = hub._load_model
+
+    def slow_load(*args, **kwargs):
+        with lock:
+            loading[0] += 1
+            most[0] = max(most[0], loading[0])
+        try:
+            time.sleep(0.05)
+            return original(*args, **kwargs)
+        finally:
+            with lock:
+                loading[0] -= 1
+
+    monkeypatch.setattr(hub, "_load_model", slow_load)
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def user(i: int) -> None:
+        names = list(keys)
+        order = names[i % 3 :] + names[: i % 3]
+        start.wait()
+        try:
+            for name in order * 3:
+                model = hub.load_pretrained(name.removesuffix("-local"), device="cpu", **keys[name]).model
+                with torch.no_grad():
+                    assert torch.allclose(model(x), reference[name], atol=1e-5), name
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(6)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+        assert not errors, errors
+        assert most[0] >= 2  # the loads really overlapped
+        assert len(hub.cached_models()) <= hub.CACHE_SIZE
+    finally:
+        clear_cache()  # the in-process app of this module shares the cache
 
 
 # -- out of memory ---------------------------------------------------------------------------------------------

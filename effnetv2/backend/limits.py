@@ -20,21 +20,51 @@ def env_int(name: str, default: int) -> int:
         return default
 
 
-def _high(bound: bounds.Bound, env: str, default: int) -> int:
-    return min(max(env_int(env, default), bound.low), bound.high)
+def _from_env(bound: bounds.Bound, env: str, high: int, default: int | None = None) -> bounds.Bound:
+    """``bound`` with its high end from ``env`` (``high`` when unset), kept within the engine's bound; the default
+    (``default``, else the bound's) moves down with a lower high end."""
+    top = min(max(env_int(env, high), bound.low), bound.high)
+    return bound.narrowed(high=top, default=min(bound.default if default is None else default, top))
 
 
 TOPK = bounds.Bound("top-k", 1, 10, 5)
-RUNS = bounds.RUNS.narrowed(high=_high(bounds.RUNS, "EFFNETV2_MAX_RUNS", 30), default=5)
-BATCH = bounds.BATCH.narrowed(high=_high(bounds.BATCH, "EFFNETV2_MAX_BATCH", 16))
-IMAGE_SIZE = bounds.IMAGE_SIZE.narrowed(high=_high(bounds.IMAGE_SIZE, "EFFNETV2_MAX_IMAGE_SIZE", 640))
-TRAIN_BATCH = bounds.TRAIN_BATCH.narrowed(high=_high(bounds.TRAIN_BATCH, "EFFNETV2_MAX_TRAIN_BATCH", 8))
-TABLE3_IMAGE_SIZE = IMAGE_SIZE.narrowed(low=64, high=380, default=128)
-"""The walkthrough's Table 3 measurement: four B4 variants trained at this size (B4's own is 380)."""
+RUNS = _from_env(bounds.RUNS, "EFFNETV2_MAX_RUNS", 30, default=5)
+BATCH = _from_env(bounds.BATCH, "EFFNETV2_MAX_BATCH", 16)
+IMAGE_SIZE = _from_env(bounds.IMAGE_SIZE, "EFFNETV2_MAX_IMAGE_SIZE", 640)
+TRAIN_BATCH = _from_env(bounds.TRAIN_BATCH, "EFFNETV2_MAX_TRAIN_BATCH", 8)
+_TABLE3_HIGH = min(380, IMAGE_SIZE.high)
+TABLE3_IMAGE_SIZE = IMAGE_SIZE.narrowed(low=min(64, _TABLE3_HIGH), high=_TABLE3_HIGH, default=min(128, _TABLE3_HIGH))
+"""The walkthrough's Table 3 measurement: four B4 variants trained at this size (B4's own is 380), within a lower
+``EFFNETV2_MAX_IMAGE_SIZE`` too."""
 CLASS_INDEX = bounds.CLASS_INDEX
 OPACITY = (0.0, 1.0)
 
-MAX_FILE_SIZE = os.environ.get("EFFNETV2_MAX_FILE_SIZE", "10mb")
+
+def size_bytes(text: str | int) -> int:
+    """A size as ``launch(max_file_size=...)`` takes it ("10mb", "100kb", 5000) in bytes (units of 1024)."""
+    if isinstance(text, int):
+        return text
+    units = {"tb": 1024**4, "gb": 1024**3, "mb": 1024**2, "kb": 1024, "b": 1}
+    value = text.strip().lower()
+    for unit, factor in units.items():
+        if value.endswith(unit) and value[: -len(unit)].strip().isdigit():
+            return int(value[: -len(unit)]) * factor
+    if value.isdigit():
+        return int(value)
+    raise ValueError(f"a size must look like 10mb, 500kb or 1000 (bytes), got {text!r}")
+
+
+def env_size(name: str, default: str) -> str:
+    """A size setting from the environment ("10mb", "500kb", "1000"); a missing or malformed one gives ``default``."""
+    value = os.environ.get(name, default)
+    try:
+        size_bytes(value)
+    except ValueError:
+        return default
+    return value
+
+
+MAX_FILE_SIZE = env_size("EFFNETV2_MAX_FILE_SIZE", "10mb")
 """Upload limit passed to ``launch(max_file_size=...)``."""
 QUEUE_SIZE = env_int("EFFNETV2_QUEUE_SIZE", 32)
 """Requests waiting in the queue beyond which new ones are refused politely."""
@@ -71,3 +101,12 @@ MAX_REQUEST_BYTES_ENV = "EFFNETV2_MAX_REQUEST_BYTES"
 MAX_REQUEST_BYTES = env_int(MAX_REQUEST_BYTES_ENV, 256 * 1024)
 """The largest request body (bytes) the app reads, uploads aside: a call's JSON is a few hundred bytes, and a
 5 MB string in a text field is refused (HTTP 413) before anything parses it (``effnetv2.backend.routes``)."""
+
+UPLOAD_BUDGET_MB = max(1, env_int("EFFNETV2_UPLOAD_BUDGET_MB", 500))
+"""Disk the app's temporary folder (uploads, returned images) may use; beyond it the oldest files go first and new
+uploads are refused until there is room (``effnetv2.backend.uploads``)."""
+UPLOAD_MAX_AGE_S = max(1, env_int("EFFNETV2_UPLOAD_MAX_AGE_S", 3600))
+"""Age after which an upload or a returned image is deleted: long enough to ask for Grad-CAM on a photo classified
+an hour ago, short enough that a busy server does not keep a day's uploads."""
+UPLOAD_TIMEOUT_S = max(1, env_int("EFFNETV2_UPLOAD_TIMEOUT_S", 120))
+"""Time one upload may take to arrive; a client that stalls longer is cut off and its bytes are dropped."""
