@@ -76,4 +76,17 @@ TRAIN_STEPS = STEPS.renamed("train steps")
 CLASS_INDEX = Bound("class", -1, 999, -1)
 """A class of the 1000-class head; -1 means the top-1 class."""
 
-__all__ = ["BATCH", "CLASS_INDEX", "IMAGE_SIZE", "RUNS", "STEPS", "TRAIN_BATCH", "TRAIN_STEPS", "WARMUP", "Bound"]
+# Explanations (effnetv2.explain): each bound keeps one atlas cell within seconds on 2 cores.
+IG_STEPS = Bound("IG steps", 2, 128, 16)
+"""Points of the integrated-gradients path (captum's n_steps)."""
+CURVE_STEPS = Bound("curve steps", 2, 64, 10)
+"""Points of a deletion or insertion curve after the first (the fraction of cells changed goes 0, 1/n ... 1)."""
+CELL = Bound("cell", 4, 64, 16)
+"""Side in pixels of the square cells that deletion and insertion remove or reveal, and sanity checks compare."""
+RANDOM_ORDERS = Bound("random orders", 1, 32, 3)
+"""Random cell orders whose mean curve is the chance baseline of deletion and insertion."""
+TOP_CHANNELS = Bound("channels", 1, 64, 16)
+"""Feature maps shown for a stage: its most active channels."""
+
+__all__ = ["BATCH", "CELL", "CLASS_INDEX", "CURVE_STEPS", "IG_STEPS", "IMAGE_SIZE", "RANDOM_ORDERS", "RUNS",
+           "STEPS", "TOP_CHANNELS", "TRAIN_BATCH", "TRAIN_STEPS", "WARMUP", "Bound"]  # fmt: skip

@@ -72,3 +72,8 @@ class BackendError(EffNetV2Error, RuntimeError):
 
 class BackendCacheError(BackendError):
     """A cached exported model (an ONNX file under the cache folder) that cannot be read: truncated or corrupt."""
+
+
+class MethodError(EffNetV2Error, ValueError):
+    """An explanation method that is not one of ``effnetv2.explain.METHODS``, or one asked for at a stage it cannot
+    explain (a CAM at the input)."""
