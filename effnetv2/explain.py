@@ -36,6 +36,7 @@ from . import bounds
 from .devices import memory_guard
 from .errors import BoundsError, MethodError, StageError
 from .gradcam import _Tail, colorize, overlay, split
+from .names import HEAD
 
 METHODS = ("gradcam", "gradcam++", "layercam", "occlusion", "ig")
 """Every method's name, in the order the atlas shows them."""
@@ -221,19 +222,21 @@ def explain_many(
         raise MethodError(f"no method asked for; choose from {', '.join(METHODS)}")
     chosen = check_class(model, class_index)
     steps = bounds.IG_STEPS.check(ig_steps)
-    results: list[Explanation] = []
     with _Eval(model), memory_guard(f"explanations at {x.shape[-1]} px on {x.device}"):
-        c, prob = _top(model, x, chosen)
         by_stage: dict[str, list[str]] = {}
         for m, s in todo:
             by_stage.setdefault(s, []).append(m)
         done = {}
+        top: tuple[int, float] | None = None
         for s, methods in by_stage.items():
             prefix, tail = _split(model, s)
             with torch.no_grad():
-                feats = x
-                for mod in prefix:
-                    feats = mod(feats)
+                feats = _run(prefix, x)
+                if top is None:  # the class from the first stage's split forward: no extra full pass
+                    probs = tail(feats.clone()).float().softmax(1)[0]
+                    c = int(probs.argmax()) if chosen is None else chosen
+                    top = c, float(probs[c])
+            c, prob = top
             for m in methods:
                 if progress is not None:
                     progress(len(done) / len(todo), f"{m} at {s}")
@@ -245,8 +248,7 @@ def explain_many(
                 done[(m, s)] = Explanation(
                     m, s, c, label, prob, up[0, 0].clamp(min=0).cpu().numpy(), low.cpu().numpy(), seconds
                 )
-        results = [done[p] for p in todo]
-    return results
+    return [done[p] for p in todo]
 
 
 def explain(
@@ -261,13 +263,6 @@ def explain(
 ) -> Explanation:
     """``method``'s map of one preprocessed image ``x`` at ``stage`` (default: :func:`default_stage`)."""
     return explain_many(model, x, [(method, stage)], class_index=class_index, labels=labels, ig_steps=ig_steps)[0]
-
-
-def _top(model: nn.Module, x: torch.Tensor, chosen: int | None) -> tuple[int, float]:
-    with torch.no_grad():
-        probs = model(x).float().softmax(1)[0]
-    c = int(probs.argmax()) if chosen is None else chosen
-    return c, float(probs[c])
 
 
 def heat(e: Explanation) -> np.ndarray:
@@ -540,10 +535,7 @@ def feature_maps(model: nn.Module, x: torch.Tensor, stage: str, k: int = bounds.
     x = _prepare(model, x)
     prefix, _ = split(model, stage)
     with _Eval(model), torch.inference_mode():
-        feats = x
-        for mod in prefix:
-            feats = mod(feats)
-    a = feats[0].float().cpu()
+        a = _run(prefix, x)[0].float().cpu()
     k = min(bounds.TOP_CHANNELS.check(k), a.shape[0])
     means = a.mean((1, 2))
     top = means.topk(k).indices
@@ -568,3 +560,117 @@ def feature_grid(fm: FeatureMaps, crop: Image.Image, *, tile: int = 112, columns
         pen.rectangle((col * tile, r * tile, col * tile + 44, r * tile + 12), fill=(0, 0, 0))
         pen.text((col * tile + 2, r * tile), f"ch {ch}", fill=(255, 255, 255))
     return grid
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The atlas: methods x stages, each map with its scores
+
+
+def resolutions(model: nn.Module, size: int = 64) -> dict[str, tuple[int, int]]:
+    """Each stage's output size (the head's: its conv's) for a ``size`` px input: one cheap forward."""
+    param = next(model.parameters())
+    x = torch.zeros(1, 3, size, size, device=param.device, dtype=param.dtype)
+    out: dict[str, tuple[int, int]] = {}
+    with _Eval(model), torch.inference_mode():
+        for name in model.stage_names:
+            prefix, _ = split(model, name)
+            out[name] = tuple(_run(prefix, x).shape[-2:])
+    return out
+
+
+def _run(modules: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    for m in modules:
+        x = m(x)
+    return x
+
+
+def atlas_stages(model: nn.Module, count: int = 3) -> list[str]:
+    """The last stage of each of the ``count`` coarsest resolutions (e.g. Lite0: stage3, stage5, stage7): where a
+    map changes from parts to objects."""
+    return coarsest_stages(resolutions(model), count)
+
+
+def coarsest_stages(sizes: dict[str, object], count: int = 3) -> list[str]:
+    """The last stage of each of the ``count`` last resolutions in ``sizes`` (stage -> size or stride, in forward
+    order; the head is left out: its map is the last stage's)."""
+    last: dict[object, str] = {}
+    for name, size in sizes.items():
+        if name != HEAD:
+            last[size] = name  # later stages at the same resolution replace earlier ones
+    return list(last.values())[-count:]
+
+
+@dataclass(frozen=True)
+class Atlas:
+    """Every (method, stage) map of one image and class, each with its curves, beside one random baseline."""
+
+    explanations: list[Explanation]
+    scores: list[Scores]
+    random: Curves
+    cell: int
+    seconds: float
+    """Wall time of the whole atlas: every map, every curve and the baseline."""
+
+    def to_dict(self) -> dict:
+        """``scores.json`` of ``python -m effnetv2 explain``."""
+        first = self.explanations[0]
+        return {"class": first.class_index, "label": first.label, "prob": first.prob, "cell": self.cell,
+                "fractions": list(self.random.fractions), "random_deletion": list(self.random.deletion),
+                "random_insertion": list(self.random.insertion),
+                "random_deletion_auc": self.random.deletion_auc, "random_insertion_auc": self.random.insertion_auc,
+                "cells": [{**s.to_dict(), "deletion": list(s.curves.deletion), "insertion": list(s.curves.insertion)}
+                          for s in self.scores],
+                "seconds": self.seconds}  # fmt: skip
+
+
+def atlas_pairs(model: nn.Module, methods: Sequence[str], stages: Sequence[str]) -> list[tuple[str, str]]:
+    """Every (method, stage) of the grid that the method can explain (no CAM at the input), checked."""
+    pairs = [(check_method(m), s) for m in methods for s in stages if not (m in CAM_METHODS and s == INPUT)]
+    for m, s in pairs:
+        check_stage(model, m, s)
+    if not pairs:
+        raise MethodError("no method can explain the chosen stages; add a stage other than the input")
+    return pairs
+
+
+def atlas(
+    model: nn.Module,
+    x: torch.Tensor,
+    methods: Sequence[str] | None = METHODS,
+    stages: Sequence[str] | None = None,
+    *,
+    class_index: int | None = None,
+    labels: Sequence[str] | None = None,
+    cell: int = bounds.CELL.default,
+    steps: int = bounds.CURVE_STEPS.default,
+    random_orders: int = bounds.RANDOM_ORDERS.default,
+    ig_steps: int = bounds.IG_STEPS.default,
+    progress: Callable[[float, str], None] | None = None,
+) -> Atlas:
+    """``methods`` (default all) x ``stages`` (default :func:`atlas_stages`) of one preprocessed image, scored.
+
+    Everything is checked before any work; the random baseline is computed once and shared by every cell.
+    """
+    start = time.perf_counter()
+    pairs = atlas_pairs(model, methods or METHODS, stages or atlas_stages(model))
+    bounds.CELL.check(cell), bounds.CURVE_STEPS.check(steps), bounds.RANDOM_ORDERS.check(random_orders)
+    n = len(pairs)
+
+    def report(share: float, text: str) -> None:
+        if progress is not None:
+            progress(share, text)
+
+    def maps_progress(f: float, text: str) -> None:
+        report(0.5 * f, text)
+
+    found = explain_many(model, x, pairs, class_index=class_index, labels=labels, ig_steps=ig_steps,
+                         progress=maps_progress)  # fmt: skip
+    report(0.5, "random baseline")
+    perturber = Perturber(model, x, found[0].class_index, cell=cell, steps=steps)
+    baseline = perturber.random(random_orders)
+    scores = []
+    for i, e in enumerate(found):
+        report(0.55 + 0.45 * i / n, f"curves of {e.method} at {e.stage}")
+        scores.append(score(e, perturber, baseline))
+    report(1.0, "done")
+    return Atlas(found, scores, baseline, cell, time.perf_counter() - start)

@@ -42,3 +42,14 @@ SESSION_CAPACITY = env_int("EFFNETV2_SESSION_CAPACITY", 200)
 """Browser/API sessions whose state the server keeps (the oldest go first). Gradio keeps a copy of the app's
 component config per session (a few hundred kB for this app), and every REST call without a session is a new
 one: with Gradio's default of 10000 the memory of a busy server grows by gigabytes (docs/reliability.md)."""
+
+# The Explain tab (effnetv2.backend.explain): the engine's bounds, narrowed so that an atlas stays within seconds.
+CELL = bounds.CELL.narrowed(low=8, high=32)
+CURVE_STEPS = bounds.CURVE_STEPS.narrowed(high=20)
+IG_STEPS = bounds.IG_STEPS.narrowed(high=32)
+SANITY_IG_STEPS = IG_STEPS.narrowed(default=4)
+"""The sanity check recomputes every map once per randomized part (Lite0: 9 times): IG gets fewer steps."""
+RANDOM_ORDERS = bounds.RANDOM_ORDERS.narrowed(high=4)
+TOP_CHANNELS = bounds.TOP_CHANNELS.narrowed(high=32)
+ATLAS_STAGES = 3
+"""Stages in one atlas: with five methods, 15 maps and their curves."""
