@@ -21,6 +21,7 @@ map and what it explains; drawing it is separate (:func:`draw`), as in pytorch-g
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -159,13 +160,16 @@ def occlusion_window(size: int) -> tuple[int, int]:
     return max(stride, min(size, size - (n - 1) * stride)), stride
 
 
-def _attribute(method: str, tail: _Tail, feats: torch.Tensor, c: int, ig_steps: int) -> torch.Tensor:
-    """The raw map (h, w) of ``method`` on the tail's input ``feats`` (1, C, h, w), non-negative."""
+def _attribute(
+    method: str, tail: _Tail, feats: torch.Tensor, c: int, ig_steps: int, gradient: Callable[[], torch.Tensor]
+) -> torch.Tensor:
+    """The raw map (h, w) of ``method`` on the tail's input ``feats`` (1, C, h, w), non-negative. ``gradient``
+    gives d logit_c / d feats, computed once per stage for Grad-CAM++ and LayerCAM together."""
     if method == "gradcam":
         return LayerGradCam(tail, tail.features).attribute(feats.clone(), target=c, relu_attributions=True)[0, 0]
     if method in ("gradcam++", "layercam"):
         fn = gradcam_pp if method == "gradcam++" else layercam
-        return fn(feats, _grad(tail, feats, c))[0]
+        return fn(feats, gradient())[0]
     if method == "occlusion":
         (wh, sh), (ww, sw) = occlusion_window(feats.shape[2]), occlusion_window(feats.shape[3])
         ch = feats.shape[1]
@@ -237,11 +241,12 @@ def explain_many(
                     c = int(probs.argmax()) if chosen is None else chosen
                     top = c, float(probs[c])
             c, prob = top
+            gradient = functools.cache(functools.partial(_grad, tail, feats, c))
             for m in methods:
                 if progress is not None:
                     progress(len(done) / len(todo), f"{m} at {s}")
                 start = time.perf_counter()
-                low = _attribute(m, tail, feats, c, steps).detach().float()
+                low = _attribute(m, tail, feats, c, steps, gradient).detach().float()
                 up = F.interpolate(low[None, None], size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)
                 seconds = time.perf_counter() - start
                 label = labels[c] if labels is not None else None
