@@ -191,6 +191,22 @@ def test_deletion_and_insertion_follow_the_map_on_a_linear_net(net):
                        "random_insertion_auc", "seconds"]  # fmt: skip
 
 
+def test_atlas_scores_every_method_and_stage_against_one_baseline(net):
+    from effnetv2.explain import atlas
+
+    shares = []
+    a = atlas(net, evidence(), METHODS, [INPUT, "head"], class_index=0, cell=4, steps=4, random_orders=2,
+              ig_steps=4, progress=lambda f, text: shares.append(f))  # fmt: skip
+    assert [(e.method, e.stage) for e in a.explanations] == [
+        ("gradcam", "head"), ("gradcam++", "head"), ("layercam", "head"), ("occlusion", INPUT),
+        ("occlusion", "head"), ("ig", INPUT), ("ig", "head"),
+    ]  # fmt: skip
+    assert all(s.random is a.random for s in a.scores) and shares == sorted(shares) and shares[-1] == 1.0
+    d = a.to_dict()
+    assert d["class"] == 0 and len(d["cells"]) == 7 and len(d["fractions"]) == 5
+    assert all(c["deletion_auc"] < d["random_deletion_auc"] for c in d["cells"])  # every map finds the red
+
+
 def test_spearman_known_values():
     a = np.arange(10.0)
     assert spearman(a, a**3) == pytest.approx(1.0)
