@@ -1,7 +1,6 @@
 """What each explanation method costs as a multiple of one forward pass, and the atlas's time, in one run.
 
     python bench/bench_explain.py [--runs 5] [--atlas-runs 1] [--scores] [--json FILE]
-    python bench/bench_explain.py --flops
 
 On the embedded EfficientNet-Lite0 (real weights, offline) at 224 px, the cat pasted on gray
 (``effnetv2.testing.photos``). Forward passes (batch 1, inference mode) and each method at its default stage
@@ -10,7 +9,6 @@ machine's speed hits all alike; the table gives medians. Then the atlas: 5 metho
 stage5, stage7) with deletion and insertion curves and the random baseline, its wall time against the 20 s
 target. ``--scores`` also prints the atlas scores of every photo in assets/ and the sanity check (IG with 4 steps) of
 each gradient method at its default stage and of IG and occlusion at the last stage (no timing there).
-``--flops`` counts the arithmetic instead (forward and backward FLOPs as multiples of one forward).
 Exit status 1 when the atlas takes over 20 s or a single Grad-CAM over 2 forward passes.
 """
 
@@ -61,26 +59,6 @@ def costs(model, x, runs: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
-def arithmetic(model, x) -> dict[str, float]:
-    """FLOPs (forward and backward, torch's FlopCounterMode) of each method and of the atlas, as multiples of one
-    forward pass: what the work is, whatever else the machine runs."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    def flops(fn) -> int:
-        with FlopCounterMode(display=False) as counter:
-            fn()
-        return counter.get_total_flops()
-
-    def forward():
-        with torch.inference_mode():
-            model(x[None])
-
-    one = flops(forward)
-    out = {m: flops(lambda m=m: explain(model, x, m)) / one for m in METHODS}
-    out["atlas"] = flops(lambda: atlas(model, x, METHODS, atlas_stages(model))) / one
-    return out
-
-
 def scores_table(lite0) -> None:
     """The atlas scores of the cat on gray and of every assets/ photo, then the sanity check on each."""
     images = {"cat on gray": cat_on_gray()}
@@ -112,7 +90,6 @@ def main() -> int:
     parser.add_argument("--atlas-runs", type=int, default=1, help="timed atlases (after one warm-up)")
     parser.add_argument("--scores", action="store_true", help="also the scores and sanity of the assets photos")
     parser.add_argument("--json", help="also write the figures to this file")
-    parser.add_argument("--flops", action="store_true", help="only the arithmetic: FLOPs as multiples of a forward")
     args = parser.parse_args()
     lite0 = load_pretrained("embedded", device="cpu")
     model = lite0.model
@@ -120,11 +97,6 @@ def main() -> int:
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"{cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}, Lite0 at 224 px; load average "
           f"{load} before the start (other work on the cores inflates every time below)")  # fmt: skip
-    if args.flops:
-        print("\n| work | FLOPs, x forward |\n|---|---|")
-        for k, v in arithmetic(model, x).items():
-            print(f"| {k} | {v:.1f} |")
-        return 0
     med = costs(model, x, args.runs)
     fwd = med["forward"]
     print(f"\n| work | median ms | x forward |\n|---|---|---|\n| forward (batch 1) | {1e3 * fwd:.1f} | 1.0 |")
