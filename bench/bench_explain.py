@@ -90,7 +90,10 @@ def main() -> int:
     parser.add_argument("--atlas-runs", type=int, default=1, help="timed atlases (after one warm-up)")
     parser.add_argument("--scores", action="store_true", help="also the scores and sanity of the assets photos")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's, 2 on 2 cores)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     lite0 = load_pretrained("embedded", device="cpu")
     model = lite0.model
     x = lite0.transform(cat_on_gray())
