@@ -50,6 +50,7 @@ from effnetv2.backend import (
     strings,
     walkthrough,
 )
+from effnetv2.backend import explain as explaining
 from effnetv2.backend import walkthrough_text as text
 from effnetv2.backend.torch_thread import run_on_torch_thread
 from effnetv2.config import Blocks
@@ -518,6 +519,80 @@ def walkthrough_tab(demo: gr.Blocks, lang: gr.Radio) -> None:
     demo.load(first_page, lang_inputs[1:], lang_outputs, **PRIVATE)
 
 
+# ------------------------------------------------------------------------------------------------ Explain
+
+
+@torch_event
+def on_explain(image, checkpoint, methods, stages, target, cell, steps, ig_steps, progress=gr.Progress()):  # noqa: B008
+    v = explaining.atlas(uploaded(image), checkpoint, methods, stages, target, cell, steps, ig_steps, progress)
+    return v.gallery, v.rows, v.figure, v.summary
+
+
+@torch_event
+def on_sanity(image, checkpoint, methods, stage, target, progress=gr.Progress()):  # noqa: B008
+    v = explaining.sanity(uploaded(image), checkpoint, methods, stage, target, progress=progress)
+    return v.figure, v.verdict
+
+
+@torch_event
+def on_feature_maps(image, checkpoint, stage, k):
+    v = explaining.feature_maps(uploaded(image), checkpoint, stage, k)
+    return v.grid, v.caption
+
+
+@user_errors
+def on_explain_checkpoint(checkpoint: str):
+    """Each architecture has its own stages: offer the chosen one's."""
+    stages, last = explaining.stage_choices(checkpoint), explaining.default_stage(checkpoint)
+    return (gr.update(choices=stages, value=explaining.default_stages(checkpoint)),
+            gr.update(choices=stages, value=last), gr.update(choices=stages[1:], value=last))  # fmt: skip
+
+
+def explain_tab() -> None:
+    ckpt = classify.startup().checkpoint
+    stages, last, lim = explaining.stage_choices(ckpt), explaining.default_stage(ckpt), limits
+    with gr.Row():
+        with gr.Column(scale=1):
+            image = gr.Image(type="pil", sources=["upload", "clipboard"], label=i18n("image"), height=280)
+            if EXAMPLES:
+                gr.Examples(EXAMPLES, inputs=image)
+        with gr.Column(scale=2):
+            checkpoint = gr.Dropdown(classify.checkpoint_choices(), value=ckpt, label=i18n("checkpoint"))
+            methods = gr.CheckboxGroup(list(explaining.engine.METHODS), value=list(explaining.engine.METHODS),
+                                       label=i18n("explain_methods"))  # fmt: skip
+            chosen = gr.CheckboxGroup(stages, value=explaining.default_stages(ckpt), label=i18n("explain_stages"))
+            with gr.Row():
+                target = gr.Number(value=-1, precision=0, label=i18n("cam_class"), info="-1 = the top-1 class")
+                cell = gr.Slider(*lim.CELL.range, value=lim.CELL.default, step=4, label=i18n("explain_cell"))
+                steps = gr.Slider(*lim.CURVE_STEPS.range, value=lim.CURVE_STEPS.default, step=1,
+                                  label=i18n("explain_steps"))  # fmt: skip
+                ig = gr.Slider(*lim.IG_STEPS.range, value=lim.IG_STEPS.default, step=1, label=i18n("explain_ig_steps"))
+            button = gr.Button(i18n("explain_btn"), variant="primary")
+    summary = gr.Markdown(elem_id="explain-summary")
+    gallery = gr.Gallery(label=i18n("explain_atlas"), columns=5, height="auto", format="jpeg", elem_id="atlas")
+    scores = gr.Dataframe(headers=explaining.SCORE_HEADERS, label=i18n("explain_scores"), interactive=False)
+    curves = gr.Plot(label=i18n("explain_curves"))
+    with gr.Row():
+        sanity_stage = gr.Dropdown(stages, value=last, label=i18n("cam_stage"))
+        sanity_btn = gr.Button(i18n("sanity_btn"))
+    sanity_plot = gr.Plot(label=i18n("sanity_plot"))
+    verdict = gr.Markdown(elem_id="sanity-verdict")
+    with gr.Row():
+        fm_stage = gr.Dropdown(stages[1:], value=last, label=i18n("feature_stage"))
+        k = gr.Slider(*lim.TOP_CHANNELS.range, value=lim.TOP_CHANNELS.default, step=1, label=i18n("feature_k"))
+        fm_btn = gr.Button(i18n("feature_btn"))
+    grid = gr.Image(type="pil", format="jpeg", label=i18n("feature_grid"), interactive=False)
+    fm_caption = gr.Markdown()
+
+    button.click(on_explain, [image, checkpoint, methods, chosen, target, cell, steps, ig],
+                 [gallery, scores, curves, summary], api_name="explain", preprocess=False, **TORCH)  # fmt: skip
+    sanity_btn.click(on_sanity, [image, checkpoint, methods, sanity_stage, target], [sanity_plot, verdict],
+                     api_name="sanity", preprocess=False, **TORCH)  # fmt: skip
+    fm_btn.click(on_feature_maps, [image, checkpoint, fm_stage, k], [grid, fm_caption], api_name="feature_maps",
+                 preprocess=False, **TORCH)  # fmt: skip
+    checkpoint.change(on_explain_checkpoint, checkpoint, [chosen, sanity_stage, fm_stage], **PRIVATE)
+
+
 # ------------------------------------------------------------------------------------------------ the app
 
 
@@ -541,6 +616,8 @@ def build_demo() -> gr.Blocks:
                 lab_tab(demo, lang)
             with gr.Tab(i18n("tab_walkthrough"), id="walkthrough"):
                 walkthrough_tab(demo, lang)
+            with gr.Tab(i18n("tab_explain"), id="explain"):
+                explain_tab()
     return demo
 
 

@@ -111,15 +111,32 @@ MACS_PER_S: dict[str, float] = {"cpu": _RATE or 5e9, "cuda": _RATE or 2e11, "mps
 """Multiply-adds per second per device type, for time estimates of models not measured yet in this process.
 CPU: 5e9, the low end measured on 2 vCPUs (EfficientNet-B7 at 448-640 px: 5-6.5e9; B0 and V2-S: 1.5e10-6e10)."""
 
+# Explanations (effnetv2.explain): each bound keeps one atlas cell within seconds on 2 cores.
+IG_STEPS = Bound("IG steps", 2, 128, 16)
+"""Points of the integrated-gradients path (captum's n_steps)."""
+CURVE_STEPS = Bound("curve steps", 2, 64, 10)
+"""Points of a deletion or insertion curve after the first (the fraction of cells changed goes 0, 1/n ... 1)."""
+CELL = Bound("cell", 4, 64, 16)
+"""Side in pixels of the square cells that deletion and insertion remove or reveal, and sanity checks compare."""
+RANDOM_ORDERS = Bound("random orders", 1, 32, 3)
+"""Random cell orders whose mean curve is the chance baseline of deletion and insertion."""
+TOP_CHANNELS = Bound("channels", 1, 64, 16)
+"""Feature maps shown for a stage: its most active channels."""
+
 __all__ = [
     "BATCH",
+    "CELL",
     "CLASS_INDEX",
+    "CURVE_STEPS",
+    "IG_STEPS",
     "IMAGE_SIZE",
     "MACS_PER_S",
     "MAX_REQUEST_MB",
     "MEMORY_FRACTION",
+    "RANDOM_ORDERS",
     "RUNS",
     "STEPS",
+    "TOP_CHANNELS",
     "TRAIN_BATCH",
     "TRAIN_STEPS",
     "WARMUP",

@@ -218,19 +218,42 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _png_out(text: str) -> Path:
+    out = Path(text)
+    if out.suffix.lower() != ".png":
+        raise ValueError(f"--out must be a .png file, got {text!r}")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"--out: no such folder {str(out.parent)!r}")
+    return out
+
+
+def _check_scored(args: argparse.Namespace) -> None:
+    """The explanation options' bounds, before any model is loaded or image read."""
+    from .bounds import CELL, CURVE_STEPS, IG_STEPS, RANDOM_ORDERS
+
+    for bound, value in ((CELL, args.cell), (CURVE_STEPS, args.steps), (RANDOM_ORDERS, args.random_orders),
+                         (IG_STEPS, args.ig_steps)):  # fmt: skip
+        bound.check(value)
+    if not 0.0 <= args.opacity <= 1.0:
+        raise ValueError(f"opacity must be from 0 to 1, got {args.opacity!r}")
+
+
 def cmd_cam(args: argparse.Namespace) -> int:
+    from .explain import check_method
     from .gradcam import grad_cam
     from .hub import load_pretrained
     from .images import open_image
 
     _quiet_hub_client()
-    out = Path(args.out)
-    if out.suffix.lower() != ".png":
-        raise ValueError(f"--out must be a .png file, got {args.out!r}")
-    if not out.parent.is_dir():
-        raise FileNotFoundError(f"--out: no such folder {str(out.parent)!r}")
+    method = check_method(args.method)
+    if args.out is None and not args.metrics:
+        raise ValueError("give --out FILE.png for the overlay, or --metrics (with --json: one JSON object)")
+    out = None if args.out is None else _png_out(args.out)
+    _check_scored(args)
     pretrained = load_pretrained(_checkpoint(args), weights=args.weights, revision=args.revision, device=args.device)
     crop = pretrained.transform.crop(open_image(args.image))
+    if method != "gradcam" or args.metrics:
+        return _explained(args, method, pretrained, crop, out)
     result = grad_cam(
         pretrained.model,
         pretrained.transform.to_tensor(crop),
@@ -246,6 +269,72 @@ def cmd_cam(args: argparse.Namespace) -> int:
     c, label, p = result.classes[0], result.labels[0], result.scores[0]
     print(f"{args.image}: Grad-CAM of class {c} ({label}, p={100 * p:.2f}%) at {result.target} -> {out}")
     return 0
+
+
+def _explained(args: argparse.Namespace, method: str, pretrained, crop, out: Path | None) -> int:
+    """``cam`` with ``--method`` other than gradcam, or ``--metrics``: :mod:`effnetv2.explain`."""
+    import time
+
+    from .explain import Perturber, draw, explain, score
+
+    if args.signed:
+        raise ValueError("--signed is for the plain Grad-CAM overlay (no --method, no --metrics)")
+    start = time.perf_counter()
+    x = pretrained.transform.to_tensor(crop)
+    e = explain(pretrained.model, x, method, args.stage, class_index=args.class_index, labels=pretrained.labels,
+                ig_steps=args.ig_steps)  # fmt: skip
+    if args.metrics:
+        p = Perturber(pretrained.model, x, e.class_index, cell=args.cell, steps=args.steps)
+        scores = {**score(e, p, p.random(args.random_orders)).to_dict(), "seconds": time.perf_counter() - start}
+    if out is not None:
+        draw(e, crop, opacity=args.opacity, colormap=args.colormap or "jet").save(out)
+    if args.metrics and args.json:
+        print(json.dumps(scores))
+        return 0
+    where = f" -> {out}" if out is not None else ""
+    print(f"{args.image}: {method} of class {e.class_index} ({e.label}, p={100 * e.prob:.2f}%) at {e.stage}{where}")
+    if args.metrics:
+        print("deletion area {deletion_auc:.3f} (random {random_deletion_auc:.3f}), insertion area "
+              "{insertion_auc:.3f} (random {random_insertion_auc:.3f}), {seconds:.1f} s".format(**scores))  # fmt: skip
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """The atlas: one overlay per method and stage in ``--out``, and ``scores.json`` with every score."""
+    from .explain import atlas, draw
+    from .hub import load_pretrained
+    from .images import open_image
+
+    _quiet_hub_client()
+    folder = Path(args.out)
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(f"--out: {args.out!r} is a file, not a folder")
+    _check_scored(args)
+    pretrained = load_pretrained(_checkpoint(args), weights=args.weights, revision=args.revision, device=args.device)
+    crop = pretrained.transform.crop(open_image(args.image))
+    result = atlas(
+        pretrained.model, pretrained.transform.to_tensor(crop), _listed(args.methods), _listed(args.stages),
+        class_index=args.class_index, labels=pretrained.labels, cell=args.cell, steps=args.steps,
+        random_orders=args.random_orders, ig_steps=args.ig_steps, progress=_stderr_progress(not args.quiet),
+    )  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    for e in result.explanations:
+        draw(e, crop, opacity=args.opacity).save(folder / f"{e.method}_{e.stage}.png")
+    (folder / "scores.json").write_text(json.dumps(result.to_dict(), indent=1))
+    r = result.random
+    print(f"{args.image}: class {result.scores[0].class_index} ({result.scores[0].label}); random orders: "
+          f"deletion {r.deletion_auc:.3f}, insertion {r.insertion_auc:.3f}")  # fmt: skip
+    for s in result.scores:
+        print(
+            f"  {s.method:<10} {s.stage:<7} deletion {s.curves.deletion_auc:.3f}  "
+            f"insertion {s.curves.insertion_auc:.3f}"
+        )
+    print(f"{len(result.scores)} overlays and scores.json in {folder} ({result.seconds:.1f} s)")
+    return 0
+
+
+def _listed(text: str | None) -> list[str] | None:
+    return None if text is None else [p.strip() for p in text.split(",") if p.strip()]
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -357,19 +446,74 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--json", action="store_true", help="print one JSON object")
     be.set_defaults(handler=cmd_bench)
 
-    cam = sub.add_parser("cam", help="Grad-CAM overlay of an image on the crop the model sees")
+    from .bounds import CELL, CURVE_STEPS, IG_STEPS, RANDOM_ORDERS
+    from .explain import METHODS
+
+    def scored(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--class", dest="class_index", type=int, help="class index (default: the top-1 class)")
+        p.add_argument(
+            "--cell",
+            type=int,
+            default=CELL.default,
+            help=f"cell side in px for deletion/insertion ({CELL.low}-{CELL.high}, default {CELL.default})",
+        )
+        p.add_argument(
+            "--steps",
+            type=int,
+            default=CURVE_STEPS.default,
+            help=f"points per curve after the first ({CURVE_STEPS.low}-{CURVE_STEPS.high}, "
+            f"default {CURVE_STEPS.default})",
+        )
+        p.add_argument(
+            "--random-orders",
+            type=int,
+            default=RANDOM_ORDERS.default,
+            help=f"random cell orders of the baseline (default {RANDOM_ORDERS.default})",
+        )
+        p.add_argument(
+            "--ig-steps",
+            type=int,
+            default=IG_STEPS.default,
+            help=f"integrated-gradients steps ({IG_STEPS.low}-{IG_STEPS.high}, default {IG_STEPS.default})",
+        )
+        p.add_argument("--opacity", type=float, default=0.5, help="of the map over the image, 0-1 (default 0.5)")
+        p.add_argument("--device", default="auto", help=f"{', '.join(DEVICE_CHOICES)} or cuda:N (default auto)")
+
+    cam = sub.add_parser(
+        "cam", help="an explanation (Grad-CAM by default) over the crop the model sees, and its scores"
+    )
     cam.add_argument("image", help="an image file (any format PIL reads)")
     cam.add_argument("--checkpoint", help=f"{names} ({default})")
     cam.add_argument("--weights", help="a local .safetensors file instead of the Hub")
     cam.add_argument("--revision", help=REVISION_HELP)
-    cam.add_argument("--stage", help="stem, stage1 ... stageN or head (default: the last stage)")
-    cam.add_argument("--class", dest="class_index", type=int, help="class index (default: the top-1 class)")
-    cam.add_argument("--signed", action="store_true", help="signed map (evidence against shows too)")
-    cam.add_argument("--opacity", type=float, default=0.5, help="of the map over the image, 0-1 (default 0.5)")
+    cam.add_argument("--method", default="gradcam", help=f"{', '.join(METHODS)} (default gradcam)")
+    cam.add_argument(
+        "--stage", help="input (occlusion, ig), stem, stage1 ... stageN or head (default: the last stage; input "
+        "for occlusion and ig)"
+    )  # fmt: skip
+    scored(cam)
+    cam.add_argument("--signed", action="store_true", help="signed map (evidence against shows too; gradcam only)")
     cam.add_argument("--colormap", help="a matplotlib colormap (default: jet; RdBu_r for --signed)")
-    cam.add_argument("--device", default="auto", help=f"{', '.join(DEVICE_CHOICES)} or cuda:N (default auto)")
-    cam.add_argument("--out", required=True, help="the overlay, a .png file")
+    cam.add_argument("--metrics", action="store_true", help="deletion and insertion areas vs random cell orders")
+    cam.add_argument(
+        "--json", action="store_true", help='with --metrics: print {"method", "stage", "class", "label", '
+        '"deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc", "seconds"}'
+    )  # fmt: skip
+    cam.add_argument("--out", help="the overlay, a .png file (optional with --metrics)")
     cam.set_defaults(handler=cmd_cam)
+
+    ex = sub.add_parser("explain", help="the atlas: every method x stage overlay and scores.json with every score")
+    ex.add_argument("image", help="an image file (any format PIL reads)")
+    ex.add_argument("--out", required=True, help="a folder for METHOD_STAGE.png and scores.json")
+    ex.add_argument("--checkpoint", help=f"{names} ({default})")
+    ex.add_argument("--weights", help="a local .safetensors file instead of the Hub")
+    ex.add_argument("--revision", help=REVISION_HELP)
+    ex.add_argument("--methods", help=f"comma-separated, of {', '.join(METHODS)} (default: all)")
+    ex.add_argument("--stages", help="comma-separated: input, stem, stage1 ... head (default: the last stage of "
+                    "each of the three coarsest resolutions)")  # fmt: skip
+    scored(ex)
+    ex.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    ex.set_defaults(handler=cmd_explain)
 
     co = sub.add_parser("compare", help="baseline vs blocks variants: params, MACs, latency, training speed")
     co.add_argument("model", help=f"one of: {', '.join(list_models())}")

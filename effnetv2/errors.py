@@ -129,3 +129,8 @@ def describe(value: object) -> str:
 
 class AbandonedError(EffNetV2Error):
     """Work stopped at a run or step boundary because whoever asked for it went away (``effnetv2.cancel``)."""
+
+
+class MethodError(EffNetV2Error, ValueError):
+    """An explanation method that is not one of ``effnetv2.explain.METHODS``, or one asked for at a stage it cannot
+    explain (a CAM at the input)."""

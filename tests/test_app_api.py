@@ -26,8 +26,9 @@ def _classify(client, image=PHOTO, checkpoint=TEST_CHECKPOINT, topk=3, path="pla
 def test_named_endpoints_and_nothing_else(client):
     api = client.view_api(return_format="dict", print_info=False)
     named = set(api["named_endpoints"])
-    assert {"/classify", "/gradcam", "/latency", "/compare"} <= named
-    assert named - {"/classify", "/gradcam", "/latency", "/compare"} == set()  # UI plumbing is private
+    public = {"/classify", "/gradcam", "/latency", "/compare", "/explain", "/sanity", "/feature_maps"}
+    assert public <= named
+    assert named - public == set()  # UI plumbing is private
     first = api["named_endpoints"]["/classify"]["parameters"][0]
     assert first["component"] == "Image"
 

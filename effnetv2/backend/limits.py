@@ -110,3 +110,14 @@ UPLOAD_MAX_AGE_S = max(1, env_int("EFFNETV2_UPLOAD_MAX_AGE_S", 3600))
 an hour ago, short enough that a busy server does not keep a day's uploads."""
 UPLOAD_TIMEOUT_S = max(1, env_int("EFFNETV2_UPLOAD_TIMEOUT_S", 120))
 """Time one upload may take to arrive; a client that stalls longer is cut off and its bytes are dropped."""
+
+# The Explain tab (effnetv2.backend.explain): the engine's bounds, narrowed so that an atlas stays within seconds.
+CELL = bounds.CELL.narrowed(low=8, high=32)
+CURVE_STEPS = bounds.CURVE_STEPS.narrowed(high=20)
+IG_STEPS = bounds.IG_STEPS.narrowed(high=32)
+SANITY_IG_STEPS = IG_STEPS.narrowed(default=4)
+"""The sanity check recomputes every map once per randomized part (Lite0: 9 times): IG gets fewer steps."""
+RANDOM_ORDERS = bounds.RANDOM_ORDERS.narrowed(high=4)
+TOP_CHANNELS = bounds.TOP_CHANNELS.narrowed(high=32)
+ATLAS_STAGES = 3
+"""Stages in one atlas: with five methods, 15 maps and their curves."""

@@ -158,3 +158,26 @@ def language_from_header(accept_language: str | None) -> str:
         if lower.startswith("zh") or lower.startswith("en"):
             return normalize_language(tag)
     return DEFAULT_LANGUAGE
+
+
+# The Explain tab.
+UI.update(
+    {
+        "tab_explain": ("Explain", "解释"),
+        "explain_methods": ("Methods", "方法"),
+        "explain_stages": ("Stages (at most 3)", "阶段（最多 3 个）"),
+        "explain_cell": ("Cell (px) of the deletion/insertion curves", "删除/插入曲线的单元格（像素）"),
+        "explain_steps": ("Points per curve", "每条曲线的点数"),
+        "explain_ig_steps": ("Integrated-gradients steps", "积分梯度步数"),
+        "explain_btn": ("Build the atlas", "生成解释图集"),
+        "explain_atlas": ("Atlas: each method at each stage", "图集：每种方法在每个阶段"),
+        "explain_scores": ("Faithfulness scores", "忠实度得分"),
+        "explain_curves": ("Deletion and insertion curves", "删除与插入曲线"),
+        "sanity_btn": ("Run the sanity check", "运行合理性检验"),
+        "sanity_plot": ("Sanity check: rank correlation after randomizing", "合理性检验：随机化后的秩相关"),
+        "feature_stage": ("Stage of the feature maps", "特征图所在阶段"),
+        "feature_k": ("Channels", "通道数"),
+        "feature_btn": ("Show the most active feature maps", "显示最活跃的特征图"),
+        "feature_grid": ("Feature maps over the crop", "裁剪图上的特征图"),
+    }
+)
