@@ -141,6 +141,7 @@ def test_lab_refuses_the_issue_comparison_without_asking_for_a_smaller_training_
     """Issue #15: /compare("efficientnet_b7", "FFFMMMM", 448, 1, 1, True): about 18 GB with training; the
     training batch is fixed in the Lab, so the message must not ask for a smaller batch."""
     monkeypatch.setattr(sys.modules["effnetv2.compare"], "create_model", _never)  # the module, not the function
+    monkeypatch.setitem(costs.MACS_PER_S, "cuda", costs.MACS_PER_S["cpu"])  # the Lab runs on CUDA where there is one
     for size in (448, 640):
         with pytest.raises((MemoryLimitError, TimeLimitError)) as info:
             lab.compare(Blocks.parse(B7, "FFFMMMM"), size, 1, 1, True)
