@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 
 from effnetv2.checkpoints import EMBEDDED_CHECKPOINT
-from effnetv2.testing.appserver import PHOTO, app_process, shipped_env
+from effnetv2.testing.appserver import PHOTO, app_process, rest_event, shipped_env
 
 LAT = ["efficientnetv2_b0", "", 64, 1, 1, "cpu", "fp32", "en"]
 CMP = ["efficientnetv2_b0", "MMMMMM", 64, 1, 1, False, "en"]
@@ -59,15 +59,8 @@ def answer(http: httpx.Client, api: str, data: list | bytes) -> str | None:
     r = http.post(f"gradio_api/call/{api}", content=body, headers={"content-type": "application/json"})
     if r.status_code != 200:
         return r.json().get("error")
-    kind = None
-    with http.stream("GET", f"gradio_api/call/{api}/{r.json()['event_id']}") as stream:
-        for line in stream.iter_lines():
-            if line.startswith("event:"):
-                kind = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and kind in ("complete", "error"):
-                payload = json.loads(line[5:])
-                return payload.get("error") if kind == "error" and isinstance(payload, dict) else None
-    return None
+    kind, payload = rest_event(http, api, r.json()["event_id"])
+    return payload.get("error") if kind == "error" and isinstance(payload, dict) else None
 
 
 def main(argv: list[str] | None = None) -> int:
