@@ -11,7 +11,7 @@ import re
 
 from ..errors import SHORT
 
-LIMIT = 300
+LIMIT = 500
 """The longest line a visitor gets; a longer one is cut, with the cut said."""
 
 _PATH = re.compile(r"(?<![\w:/.~-])(?:~|[A-Za-z]:)?(?:[/\\][\w.@+%=,-]+)+[/\\]?")

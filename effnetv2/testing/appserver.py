@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="effnetv2-gradio-"))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -52,9 +52,9 @@ def one_line(err: BaseException) -> str:
     return text
 
 
-def rest_result(http: httpx.Client, api: str, event_id: str, timeout: float = 120) -> list:
-    """Read a call's event stream (Gradio's REST protocol) to its end: the outputs, or RuntimeError carrying the
-    ``error`` event's data (heartbeats skipped)."""
+def rest_event(http: httpx.Client, api: str, event_id: str, timeout: float = 120) -> tuple[str, Any]:
+    """Read a call's event stream (Gradio's REST protocol) to its end: ("complete", the outputs) or ("error",
+    the error event's data), heartbeats skipped."""
     deadline = time.monotonic() + timeout
     with http.stream("GET", f"gradio_api/call/{api}/{event_id}") as stream:
         stream.raise_for_status()
@@ -65,10 +65,16 @@ def rest_result(http: httpx.Client, api: str, event_id: str, timeout: float = 12
             if line.startswith("event:"):
                 kind = line.split(":", 1)[1].strip()
             elif line.startswith("data:") and kind in ("complete", "error"):
-                if kind == "error":
-                    raise RuntimeError(f"error event: {line[5:].strip()}")
-                return json.loads(line[5:])
+                return kind, json.loads(line[5:])
     raise RuntimeError("the event stream ended without a result")
+
+
+def rest_result(http: httpx.Client, api: str, event_id: str, timeout: float = 120) -> list:
+    """:func:`rest_event`'s outputs, or RuntimeError carrying the ``error`` event's data."""
+    kind, data = rest_event(http, api, event_id, timeout)
+    if kind == "error":
+        raise RuntimeError(f"error event: {json.dumps(data)}")
+    return data
 
 
 def rest_call(http: httpx.Client, api: str, data: list, timeout: float = 120, session_hash: str | None = None) -> list:
