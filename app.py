@@ -32,6 +32,7 @@ from effnetv2.backend import uploads
 os.environ["GRADIO_TEMP_DIR"] = str(uploads.claim_temp_dir())
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from effnetv2.backend import charts, classify, diagrams, lab, latency, limits, strings, walkthrough
 from effnetv2.backend import walkthrough_text as text
@@ -472,8 +473,6 @@ def build_demo() -> gr.Blocks:
 def disk_bounds() -> dict[str, Any]:
     """``launch(app_kwargs=...)``: uploads pass ``uploads.UploadGate`` (size, disk budget, nothing left when cut
     off), and the app's temporary folder is pruned while serving and removed at shutdown (``uploads.lifespan``)."""
-    from starlette.middleware import Middleware
-
     budget = uploads.DiskBudget.from_limits(uploads.claim_temp_dir())
     gate = Middleware(
         uploads.UploadGate,

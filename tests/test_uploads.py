@@ -15,7 +15,7 @@ import pytest
 
 from effnetv2.backend import limits
 from effnetv2.backend.uploads import TEMP_PREFIX, DiskBudget
-from effnetv2.testing.abuse import cut_off_upload
+from effnetv2.testing.abuse import cut_off_upload, stalled_upload
 from effnetv2.testing.appserver import PHOTO, TEST_CHECKPOINT, AppProcess, app_process, rest_call
 
 KB = 1024
@@ -59,12 +59,14 @@ def test_three_cut_off_uploads_leave_nothing_and_the_next_upload_works(hf_cache)
 
 @pytest.fixture(scope="module")
 def small_disk_app(hf_cache):
-    """The app with a 2 MB disk budget, 8 s age budget and 300 KB uploads, set in its environment."""
+    """The app with a 2 MB disk budget, 8 s age budget, 300 KB uploads and a 3 s upload timeout, set in its
+    environment."""
     env = {
         **os.environ,
         "EFFNETV2_UPLOAD_BUDGET_MB": "2",
         "EFFNETV2_UPLOAD_MAX_AGE_S": "8",
         "EFFNETV2_MAX_FILE_SIZE": "300kb",
+        "EFFNETV2_UPLOAD_TIMEOUT_S": "3",
     }
     with app_process(env) as app:
         yield app
@@ -97,6 +99,14 @@ def test_uploads_beyond_the_disk_budget_are_refused_in_one_line_until_old_ones_e
         r = _upload(http, PHOTO.read_bytes())
         assert r.status_code == 200, r.text
         assert _classify(http, r.json()[0])[0]["confidences"]
+
+
+def test_a_stalled_upload_is_cut_off_after_the_upload_timeout_and_leaves_nothing(small_disk_app):
+    """A client that sends part of an upload and then nothing (without closing) holds no buffer for long."""
+    folder = _app_folder(small_disk_app)
+    before = _files(folder)
+    assert stalled_upload(small_disk_app.url, declared=200_000, sent=50_000) == "HTTP/1.1 408 Request Timeout"
+    assert set(_files(folder)) <= set(before)  # nothing new (older uploads may expire meanwhile)
 
 
 def test_shutdown_removes_the_apps_temporary_folder(small_disk_app):
