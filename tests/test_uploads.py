@@ -153,7 +153,11 @@ def test_pruning_drops_expired_files_then_the_oldest_beyond_the_budget_but_spare
     assert budget.reserve(3 * KB)
 
 
-def test_the_documented_disk_defaults():
-    """The defaults the docs give (docs/reliability.md), when the environment does not set them."""
-    assert limits.UPLOAD_BUDGET_MB == 500 and limits.UPLOAD_MAX_AGE_S == 3600 and limits.UPLOAD_TIMEOUT_S == 120
-    assert limits.size_bytes(limits.MAX_FILE_SIZE) == 10 * 2**20 and limits.size_bytes("300kb") == 300 * KB
+def test_sizes_are_read_as_launch_reads_them():
+    """``EFFNETV2_MAX_FILE_SIZE`` is given to Gradio and to the upload gate: both must read it alike (units of
+    1024, as Gradio's ``max_file_size``); anything else is refused, and the setting then falls back to 10mb."""
+    assert limits.size_bytes("10mb") == 10 * 2**20 and limits.size_bytes("300kb") == 300 * KB
+    assert limits.size_bytes("1 GB") == 2**30 and limits.size_bytes("5000") == 5000 == limits.size_bytes(5000)
+    for bad in ("1.5mb", "ten", "mb", "-5kb"):
+        with pytest.raises(ValueError, match="a size must look like"):
+            limits.size_bytes(bad)
