@@ -1,10 +1,10 @@
-"""Stopping work that nobody waits for any more: a token, checked at every run and training-step boundary.
+"""Stopping work that nobody waits for any more: a token, checked at every run, stage and training step.
 
 Why: the app runs all torch work on one thread, one job at a time. A client that closes its tab during a
 ``/latency`` of 30 runs at batch 16 left the job running, and the next user waited for it (issue 15: the next
 ``/classify`` waited 27.7 s). The app's torch thread gives each job a :class:`CancelToken` and cancels it when
-the client is gone; the measuring loops (:mod:`effnetv2.profiling`) call :func:`check` between runs and steps,
-which raises :class:`~effnetv2.errors.AbandonedError` there. Outside a job (the CLI, the Python API) there is no
+the client is gone; the measuring loops (:mod:`effnetv2.profiling`) call :func:`check` between runs, stages and
+steps, which raises :class:`~effnetv2.errors.AbandonedError` there. Outside a job (the CLI, the Python API) there is no
 token and :func:`check` does nothing.
 """
 

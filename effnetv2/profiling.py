@@ -284,6 +284,7 @@ def stage_latency(
 
     def pre(name: str):
         def hook(module, args):
+            cancel.check()  # an abandoned job stops at the next stage, not only at the next run
             current[name][0].record()
 
         return hook

@@ -82,6 +82,20 @@ def test_a_cancelled_token_stops_a_measurement_at_the_next_run():
     assert len(done) == 3  # the run after the cancel never started
 
 
+def test_a_token_cancelled_during_a_run_stops_it_at_the_next_stage():
+    from effnetv2.model import create_model
+
+    model = create_model("efficientnetv2_b0").eval()
+    token = cancel.CancelToken()
+    ran: list[str] = []
+    for name, module in model.stages():
+        module.register_forward_hook(lambda m, a, out, name=name: ran.append(name))
+    dict(model.stages())["stage2"].register_forward_hook(lambda m, a, out: token.cancel())
+    with pytest.raises(AbandonedError):
+        cancel.run_with(token, stage_latency, model, image_size=32, runs=5, warmup=0)
+    assert ran == ["stem", "stage1", "stage2"]  # stage3 of the first run never started
+
+
 def test_without_a_token_nothing_is_cancelled_and_tokens_do_not_leak_between_threads():
     cancel.check()  # the CLI and the Python API run with no token
     token = cancel.CancelToken()

@@ -15,7 +15,7 @@ import pytest
 
 from effnetv2.backend import limits
 from effnetv2.backend.uploads import TEMP_PREFIX, DiskBudget
-from effnetv2.testing.abuse import cut_off_upload
+from effnetv2.testing.abuse import cut_off_upload, stalled_upload
 from effnetv2.testing.appserver import PHOTO, TEST_CHECKPOINT, AppProcess, app_process, rest_call
 
 KB = 1024
@@ -59,12 +59,14 @@ def test_three_cut_off_uploads_leave_nothing_and_the_next_upload_works(hf_cache)
 
 @pytest.fixture(scope="module")
 def small_disk_app(hf_cache):
-    """The app with a 2 MB disk budget, 8 s age budget and 300 KB uploads, set in its environment."""
+    """The app with a 2 MB disk budget, 8 s age budget, 300 KB uploads and a 3 s upload timeout, set in its
+    environment."""
     env = {
         **os.environ,
         "EFFNETV2_UPLOAD_BUDGET_MB": "2",
         "EFFNETV2_UPLOAD_MAX_AGE_S": "8",
         "EFFNETV2_MAX_FILE_SIZE": "300kb",
+        "EFFNETV2_UPLOAD_TIMEOUT_S": "3",
     }
     with app_process(env) as app:
         yield app
@@ -97,6 +99,14 @@ def test_uploads_beyond_the_disk_budget_are_refused_in_one_line_until_old_ones_e
         r = _upload(http, PHOTO.read_bytes())
         assert r.status_code == 200, r.text
         assert _classify(http, r.json()[0])[0]["confidences"]
+
+
+def test_a_stalled_upload_is_cut_off_after_the_upload_timeout_and_leaves_nothing(small_disk_app):
+    """A client that sends part of an upload and then nothing (without closing) holds no buffer for long."""
+    folder = _app_folder(small_disk_app)
+    before = _files(folder)
+    assert stalled_upload(small_disk_app.url, declared=200_000, sent=50_000) == "HTTP/1.1 408 Request Timeout"
+    assert set(_files(folder)) <= set(before)  # nothing new (older uploads may expire meanwhile)
 
 
 def test_shutdown_removes_the_apps_temporary_folder(small_disk_app):
@@ -135,7 +145,12 @@ def test_pruning_drops_expired_files_then_the_oldest_beyond_the_budget_but_spare
     pruned = budget.prune(now)
     assert not expired.exists() and not oldest.exists() and older.exists() and young.exists() and example.exists()
     assert pruned.removed == 2 and pruned.freed_bytes == 4 * KB and pruned.used_bytes == 10 * KB
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # empty folders go too
+    # Empty folders go too, once older than keep_s (Gradio makes a folder, then moves the upload into it).
+    for folder in ("a", "b"):
+        assert not any((tmp_path / folder).iterdir())
+        os.utime(tmp_path / folder, (now - 100, now - 100))
+    budget.prune(now)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists() and (tmp_path / "c").exists()
     # Room for an upload in flight: young files stay even so, and so do the kept ones.
     assert budget.prune(now, need=6 * KB).removed == 1 and not older.exists() and young.exists() and example.exists()
     assert not budget.reserve(4 * KB) and budget.reserve(3 * KB) and not budget.reserve(1)
@@ -143,7 +158,11 @@ def test_pruning_drops_expired_files_then_the_oldest_beyond_the_budget_but_spare
     assert budget.reserve(3 * KB)
 
 
-def test_the_documented_disk_defaults():
-    """The defaults the docs give (docs/reliability.md), when the environment does not set them."""
-    assert limits.UPLOAD_BUDGET_MB == 500 and limits.UPLOAD_MAX_AGE_S == 3600 and limits.UPLOAD_TIMEOUT_S == 120
-    assert limits.size_bytes(limits.MAX_FILE_SIZE) == 10 * 2**20 and limits.size_bytes("300kb") == 300 * KB
+def test_sizes_are_read_as_launch_reads_them():
+    """``EFFNETV2_MAX_FILE_SIZE`` is given to Gradio and to the upload gate: both must read it alike (units of
+    1024, as Gradio's ``max_file_size``); anything else is refused, and the setting then falls back to 10mb."""
+    assert limits.size_bytes("10mb") == 10 * 2**20 and limits.size_bytes("300kb") == 300 * KB
+    assert limits.size_bytes("1 GB") == 2**30 and limits.size_bytes("5000") == 5000 == limits.size_bytes(5000)
+    for bad in ("1.5mb", "ten", "mb", "-5kb"):
+        with pytest.raises(ValueError, match="a size must look like"):
+            limits.size_bytes(bad)

@@ -2,6 +2,7 @@
 
 - :mod:`.limits`: the engine's bounds narrowed for a small server, upload/queue/session limits.
 - :mod:`.torch_thread`: the one long-lived thread all torch work runs on.
+- :mod:`.uploads`: the app's temporary folder: disk and age budget, the upload gate, removal at shutdown.
 - :mod:`.strings`: interface strings (EN / zh-CN) and language negotiation.
 - :mod:`.classify`: the Classify tab (inference paths, top-k, Grad-CAM, missing-weights notice).
 - :mod:`.latency`: the Latency tab.

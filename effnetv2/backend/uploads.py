@@ -140,7 +140,8 @@ class DiskBudget:
         for root, dirs, names in os.walk(self.folder, topdown=False):
             if not dirs and not names and Path(root) != self.folder:
                 with contextlib.suppress(OSError):
-                    os.rmdir(root)  # only if still empty
+                    if now - os.stat(root).st_mtime > self.keep_s:  # not one Gradio has just made to write into
+                        os.rmdir(root)  # only if still empty
         return Pruned(removed, freed, used)
 
     def reserve(self, size: int) -> bool:

@@ -4,6 +4,7 @@
   it is a dev dependency, ``pip install -e .[dev]``).
 - :mod:`.hubfake`: a fake Hugging Face Hub on loopback, a hand-built HF cache, fresh-interpreter runners.
 - :mod:`.appserver`: the real app launched in-process or as ``python app.py``, and its REST protocol.
+- :mod:`.abuse`: abusive clients (huge, cut-off and stalled uploads, bad values, abandoned long jobs).
 
 They work from a checkout of the repository (``pip install -e .``, or pytest's ``pythonpath = ["."]``):
 the app launcher runs the checkout's ``app.py``.

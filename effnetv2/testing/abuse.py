@@ -29,20 +29,26 @@ def _multipart_head(filename: str) -> bytes:
     ).encode()
 
 
+def _upload_start(url: str, declared: int, filename: str) -> bytes:
+    """The start of an upload request that says it carries ``declared`` bytes: its headers and the file part's."""
+    parts = urlsplit(url)
+    headers = (
+        f"POST {UPLOAD_ROUTE} HTTP/1.1\r\nHost: {parts.hostname}\r\n"
+        f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {declared}\r\n\r\n"
+    ).encode()
+    return headers + _multipart_head(filename)
+
+
 def cut_off_upload(url: str, declared: int = 9_500_000, sent: int = 3_000_000, linger_s: float = 0.3) -> None:
     """Start an upload that says it carries ``declared`` bytes, send ``sent`` of them, wait ``linger_s`` (the
     server writes what it got), then close the connection without a word: what a dropped mobile connection or a
     closed browser tab does."""
     parts = urlsplit(url)
-    head = _multipart_head("cut.jpg")
-    request = (
-        f"POST {UPLOAD_ROUTE} HTTP/1.1\r\nHost: {parts.hostname}\r\n"
-        f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {declared}\r\n\r\n"
-    ).encode()
+    start = _upload_start(url, declared, "cut.jpg")
     with socket.create_connection((parts.hostname, parts.port or 80), timeout=30) as s:
-        s.sendall(request + head)
+        s.sendall(start)
         chunk = b"\xff" * 65536
-        left = sent - len(head)
+        left = sent - len(_multipart_head("cut.jpg"))  # of the body
         while left > 0:
             s.sendall(chunk[: min(left, len(chunk))])
             left -= len(chunk)
@@ -66,14 +72,15 @@ def _status_line(url: str, request: bytes) -> str:
         return s.makefile("rb").readline().decode(errors="replace").strip()
 
 
+def stalled_upload(url: str, declared: int = 200_000, sent: int = 50_000) -> str:
+    """Start an upload, send ``sent`` of its ``declared`` bytes, then neither send more nor close: the status
+    line the server answers with (after its upload timeout)."""
+    return _status_line(url, _upload_start(url, declared, "stalled.jpg") + b"\xff" * sent)
+
+
 def huge_declared_upload(url: str, declared: int = 2**30) -> Act:
     """An upload that announces 1 GB: refused from its Content-Length (HTTP 413) before any of it is read."""
-    parts = urlsplit(url)
-    head = (
-        f"POST {UPLOAD_ROUTE} HTTP/1.1\r\nHost: {parts.hostname}\r\n"
-        f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {declared}\r\n\r\n"
-    ).encode()
-    line = _status_line(url, head + _multipart_head("huge.jpg"))
+    line = _status_line(url, _upload_start(url, declared, "huge.jpg"))
     return Act("huge upload (declared 1 GB)", " 413 " in f"{line} ", line)
 
 
