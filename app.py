@@ -7,25 +7,11 @@ Hugging Face Space with ZeroGPU, the torch events run under ``spaces.GPU`` when 
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import inspect
-import logging
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-try:  # ZeroGPU: `spaces` must be imported before torch initialises CUDA; elsewhere a no-op.
-    import spaces
-
-    on_gpu: Callable[[Callable], Callable] = spaces.GPU
-except ImportError:  # not on a Space
-
-    def on_gpu(fn: Callable) -> Callable:
-        return fn
-
 
 from effnetv2.backend import uploads
 
@@ -34,27 +20,13 @@ from effnetv2.backend import uploads
 os.environ["GRADIO_TEMP_DIR"] = str(uploads.claim_temp_dir())
 
 import gradio as gr
-from gradio.utils import get_upload_folder
-from starlette.middleware import Middleware
 
-from effnetv2.backend import (
-    charts,
-    classify,
-    diagrams,
-    lab,
-    latency,
-    limits,
-    public,
-    requests,
-    routes,
-    strings,
-    walkthrough,
-)
+from effnetv2 import ui
+from effnetv2.backend import charts, classify, diagrams, lab, latency, limits, strings, walkthrough
 from effnetv2.backend import explain as explaining
 from effnetv2.backend import walkthrough_text as text
-from effnetv2.backend.torch_thread import run_on_torch_thread
 from effnetv2.config import Blocks
-from effnetv2.errors import EffNetV2Error
+from effnetv2.ui import ExplorerBlocks, torch_event, uploaded, user_errors
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p) for p in (ROOT / "assets").glob("*.jpg"))
@@ -82,128 +54,6 @@ _i18n = gr.I18n(**strings.i18n_translations())
 def i18n(key: str) -> gr.i18n.I18nData:
     """A translated label (the browser's language; English otherwise)."""
     return _i18n(strings.i18n_key(key))
-
-
-# ------------------------------------------------------------------------------------------------ plumbing
-
-
-@contextlib.contextmanager
-def shown_to_user() -> Iterator[None]:
-    """The package's one-line errors become a message the user sees (no tracebacks in the browser)."""
-    try:
-        yield
-    except (EffNetV2Error, ValueError, OSError, RuntimeError) as exc:
-        raise gr.Error(public.error_text(exc), print_exception=False) from None
-
-
-def user_errors(fn: Callable) -> Callable:
-    """A handler whose errors reach the user as one clear message (see :func:`shown_to_user`)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with shown_to_user():
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
-def torch_event(fn: Callable) -> Callable:
-    """A handler that runs torch: user-facing errors, the work on the one long-lived torch thread
-    (``effnetv2.backend.torch_thread``), and ZeroGPU allocation when on a Space.
-
-    The handler is async, so Gradio awaits it on its event loop instead of first moving it to a worker
-    thread: one thread hop per request, not two. ``spaces.GPU`` is applied inside the thread hop: ZeroGPU may
-    run the function in a forked worker, and a fork copies no threads.
-    """
-    work = on_gpu(fn)
-
-    @functools.wraps(fn)
-    async def handler(*args: Any, **kwargs: Any) -> Any:
-        with shown_to_user():
-            return await run_on_torch_thread(work, *args, abandoned=client_gone(), **kwargs)
-
-    return handler
-
-
-def client_gone() -> Callable[[], bool]:
-    """Whether the client of the event being handled has gone: Gradio marks the event's job not ``alive`` when
-    its event stream closes, but lets the function run on; the torch thread then stops it at its next run or
-    step boundary (``effnetv2.cancel``). Call it in the handler, where Gradio's context names the event."""
-    from gradio.context import LocalContext
-
-    queue, event_id = getattr(LocalContext.blocks.get(None), "_queue", None), LocalContext.event_id.get(None)
-
-    def gone() -> bool:
-        jobs = getattr(queue, "active_jobs", None) or []
-        return any(event._id == event_id and not event.alive for job in jobs if job for event in job)
-
-    return gone
-
-
-def uploaded(payload: Any) -> str | None:
-    """The path of an uploaded image, from an event registered with ``preprocess=False``: ``open_image``
-    then reads the file once, with its own one-line messages for broken, huge or odd files. Only a file in
-    Gradio's upload folder is read: a request cannot name another file of the server."""
-    return requests.upload("image", payload, [get_upload_folder()])
-
-
-KINDS: dict[type, requests.Kind] = {
-    gr.Slider: "number", gr.Number: "number", gr.Checkbox: "flag", gr.Image: "upload", gr.File: "upload",
-    gr.Textbox: "text", gr.Radio: "choice", gr.CheckboxGroup: "choices",
-}  # fmt: skip
-"""The kind of JSON value each input component takes (``effnetv2.backend.requests``); a Dropdown: see below."""
-
-
-@functools.cache
-def request_fields(fn: Callable, inputs: tuple, preprocess: bool) -> list[requests.Field]:
-    """The fields of an event, named as on the API page (the handler's parameters). Numbers of an event that
-    skips Gradio's preprocessing are the handler's to parse (strictly, with the bound's own message)."""
-    names = list(inspect.signature(fn).parameters)
-    fields = []
-    for i, block in enumerate(inputs):
-        name = names[i] if i < len(names) else f"value {i + 1}"
-        if isinstance(block, gr.Dropdown):
-            kind: requests.Kind = "choices" if block.multiselect else "choice"
-        else:
-            kind = next((k for t, k in KINDS.items() if isinstance(block, t)), "any")
-        if kind == "number" and not preprocess:
-            kind = "any"
-        bounds = (block.minimum, block.maximum) if kind == "number" else (None, None)
-        fields.append(requests.Field(name, kind, *bounds))
-    return fields
-
-
-class ExplorerBlocks(gr.Blocks):
-    """``gr.Blocks`` whose events refuse a malformed request in one line before Gradio's preprocessing (which
-    would fail with no message: ``{"error": null}``), and turn every other error into one line a visitor may
-    see (:func:`effnetv2.backend.public.visitor_text`), whatever the route: page, gradio_client or REST."""
-
-    async def process_api(self, block_fn: Any, inputs: list[Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-        fn = self.fns[block_fn] if isinstance(block_fn, int) else block_fn
-        try:
-            if fn.fn is not None and not fn.batch and kwargs.get("iterator") is None:
-                fields = request_fields(fn.fn, tuple(fn.inputs), fn.preprocess)
-                requests.check(f"/{fn.api_name or fn.name}", fields, inputs, [get_upload_folder()])
-            return await super().process_api(fn, inputs, *args, **kwargs)
-        except gr.Error as exc:
-            exc.message = public.visitor_text(exc.message) or "Error"
-            raise
-        except Exception as exc:
-            title = routes.REFUSAL if isinstance(exc, EffNetV2Error) else "Server error"
-            if not isinstance(exc, EffNetV2Error):
-                logging.getLogger(__name__).exception("/%s failed", fn.api_name)
-            raise gr.Error(public.error_text(exc), print_exception=False, title=title) from None
-
-
-def api_endpoints(scope: dict[str, Any]) -> dict[str, str]:
-    """Every named endpoint of the app serving ``scope`` -> its visibility (``routes.Guard``)."""
-    fns = scope["app"].get_blocks().fns.values()
-    return {fn.api_name: fn.api_visibility for fn in fns if fn.api_name}
-
-
-def event_indices(scope: dict[str, Any]) -> Any:
-    """The ``fn_index`` of every event of the app serving ``scope`` (``routes.Guard``)."""
-    return scope["app"].get_blocks().fns.keys()
 
 
 # ------------------------------------------------------------------------------------------------ Classify
@@ -621,28 +471,6 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
-def app_kwargs() -> dict[str, Any]:
-    """``launch(app_kwargs=...)``: the HTTP guard (``effnetv2.backend.routes``: unknown and private endpoints,
-    oversized bodies) sees every request first; uploads then pass ``uploads.UploadGate`` (size, disk budget,
-    nothing left when cut off); the app's temporary folder is pruned while serving and removed at shutdown
-    (``uploads.lifespan``)."""
-    guard = Middleware(
-        routes.Guard,
-        endpoints=api_endpoints,
-        events=event_indices,
-        max_body=limits.MAX_REQUEST_BYTES,
-        env=limits.MAX_REQUEST_BYTES_ENV,
-    )
-    budget = uploads.DiskBudget.from_limits(uploads.claim_temp_dir())
-    gate = Middleware(
-        uploads.UploadGate,
-        budget=budget,
-        max_bytes=limits.size_bytes(limits.MAX_FILE_SIZE),
-        timeout_s=limits.UPLOAD_TIMEOUT_S,
-    )
-    return {"middleware": [guard, gate], "lifespan": uploads.lifespan(budget)}
-
-
 def launch_options() -> dict[str, Any]:
     """Settings for ``demo.launch``: bounded uploads, disk and sessions (:func:`app_kwargs`), a public share link
     only when GRADIO_SHARE=true asks for one, host/port from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (else
@@ -655,7 +483,7 @@ def launch_options() -> dict[str, Any]:
         "css": CSS,
         "theme": gr.themes.Soft(),
         "footer_links": ["api", "gradio", "settings"],
-        "app_kwargs": app_kwargs(),
+        "app_kwargs": ui.app_kwargs(),
     }
 
 

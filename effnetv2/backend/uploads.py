@@ -20,7 +20,7 @@ left 28.5 MB). Here:
   stops (``app.main`` turns SIGTERM into that orderly stop).
 
 Free of Gradio: the gate and the lifespan speak plain ASGI, so the settings live in
-:mod:`effnetv2.backend.limits` and ``app.launch_options`` hands both to the web app.
+:mod:`effnetv2.backend.limits` and ``effnetv2.ui.app_kwargs`` hands both to the web app.
 """
 
 from __future__ import annotations
