@@ -194,6 +194,12 @@ def test_bench_cpu_peers_smoke_run(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "| model |" in proc.stdout and "ours-fast" in proc.stdout
     rows = {r["variant"]: r for r in json.loads(out.read_text())["results"]}
-    assert {"timm-eager", "ours-fast", "ours-eager", *(f"timm-{n}" for n in INSTALLED)} == set(rows)
-    assert all(r["accurate"] and r["median_ms"] > 0 for r in rows.values())
+    default = {"timm-openvino-default"} if "openvino" in INSTALLED else set()  # OpenVINO without settings
+    assert {"timm-eager", "ours-fast", "ours-eager", *(f"timm-{n}" for n in INSTALLED), *default} == set(rows)
+    assert all(r["median_ms"] > 0 for r in rows.values())
+    # fp32 everywhere but OpenVINO left to its defaults, which is bf16 on a CPU with native bf16: random weights
+    # at 64 px put its error anywhere near the gate, so its verdict must follow the gate
+    assert all(r["accurate"] for name, r in rows.items() if name not in default)
+    for name in default:
+        assert rows[name]["accurate"] == (rows[name]["logit_error_pct"] <= 100 * ACCURATE_LOGIT_ERROR)
     assert rows["ours-fast"]["best_peer"] in rows and rows["ours-fast"]["served_by"] in ALL
