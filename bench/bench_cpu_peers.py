@@ -131,8 +131,13 @@ def bench_config(variants: dict[str, Any], photos: torch.Tensor, batch: int, arg
             t0 = time.perf_counter()
             calls["timm-compile"]()
             variants["timm-compile"]["compile_s"][batch] = time.perf_counter() - t0
-        reference = calls[REFERENCE]()
-        errors = {name: effnetv2.logit_error(calls[name]().float(), reference) for name in calls}
+        # accuracy on every photo at the timed batch shape: batch 1 alone would judge one photo only
+        checks = [photos[(torch.arange(batch) + s) % photos.shape[0]] for s in range(0, photos.shape[0], batch)]
+        wants = [variants[REFERENCE]["call"](c) for c in checks]
+        errors = {
+            name: max(effnetv2.logit_error(v["call"](c).float(), want) for c, want in zip(checks, wants, strict=True))
+            for name, v in variants.items()
+        }
         times = interleaved_times(calls, runs=args.runs, warmup=args.warmup, budget_s=args.budget)
     load = os.getloadavg()
     medians = {name: summary(times[name])["median_ms"] for name in calls}
