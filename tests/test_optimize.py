@@ -244,6 +244,26 @@ def test_dtype_support_and_fastest_dtype_agree():
         assert not support["bf16"].fast and not support["fp16"].fast
 
 
+@pytest.mark.parametrize(
+    ("bf16", "fp16", "fused", "want"),
+    [
+        (True, True, {"fp32", "bf16"}, "fp16"),  # AMX-FP16 (Granite Rapids on): three more mantissa bits
+        (True, False, {"fp32", "bf16"}, "bf16"),  # Sapphire Rapids / Zen 4: AVX-512 FP16 alone is not native fp16
+        (False, False, {"fp32"}, "fp32"),  # AVX2-only EPYC
+    ],
+)
+def test_fastest_dtype_per_kind_of_cpu(bf16, fp16, fused, want):
+    with assume_cpu(CpuCapabilities("assumed", bf16, fp16, frozenset(fused))):
+        assert effnetv2.fastest_dtype("cpu") == want
+
+
+def test_native_fp16_means_amx_fp16():
+    """oneDNN's fp16 check also passes on AVX-512 FP16 alone, where an fp16 model ran slower than fp32."""
+    from effnetv2.precision import _has_amx_fp16
+
+    assert HERE.native_fp16 <= _has_amx_fp16()  # native fp16 only where AMX-FP16 is
+
+
 def test_logit_error_is_relative_to_each_images_range():
     ref = torch.tensor([[0.0, 1.0, 2.0], [0.0, 10.0, 20.0]])
     out = ref + torch.tensor([[0.04, 0.0, 0.0], [0.2, 0.0, 0.0]])
