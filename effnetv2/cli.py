@@ -393,6 +393,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 print(f"  {diff.sentence()}")
     if result.baseline.note:
         print(f"baseline: {result.baseline.note}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

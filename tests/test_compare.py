@@ -117,22 +117,39 @@ def test_same_blocks_and_size_is_an_a_a_comparison():
     assert [ctl.name for ctl in lat.controls] == ["stem", *(f"stage{i}" for i in range(1, 7)), "head"]
 
 
-def test_a_variant_measured_slower_is_not_called_faster(monkeypatch):
-    """A verdict reads the measured times: timings that say the variant is slower give "slower" or a refusal to
-    tell, never "faster" (the Lab once presented noise as a 72% speed-up)."""
+def _scripted_stage_times(monkeypatch, slow_stages: dict[str, float]):
+    """Replace each forward's measured times by known ones: every stage 1 ms (+-1% noise), MMMMMM's stages in
+    ``slow_stages`` that many ms, the total their sum plus 0.1 ms."""
+    import numpy as np
+
     from effnetv2 import profiling
 
-    real = profiling.StageTimer.__call__
+    rng = np.random.default_rng(0)
 
-    def slowed(self):
-        out = real(self)
-        return {k: v * (3.0 if self.model.blocks == "MMMMMM" else 1.0) for k, v in out.items()}
+    def scripted(self):
+        out = {n: (slow_stages.get(n, 1.0) if self.model.blocks == "MMMMMM" else 1.0) for n in self.names}
+        out = {n: t * float(np.exp(rng.normal(0, 0.01))) for n, t in out.items()}
+        return {**out, "total": sum(out.values()) + 0.1}
 
-    monkeypatch.setattr(profiling.StageTimer, "__call__", slowed)
-    c = compare("efficientnetv2_b0", ["MMMMMM"], train=False, threads=1, **{**FAST, "runs": 6})
+    monkeypatch.setattr(profiling.StageTimer, "__call__", scripted)
+
+
+def test_the_verdict_follows_known_stage_times(monkeypatch):
+    """MMMMMM's stages 1-3 take 3 ms instead of 1 (its other stages as FFFMMM's): "slower", by the known ratio."""
+    _scripted_stage_times(monkeypatch, {"stage1": 3.0, "stage2": 3.0, "stage3": 3.0})
+    c = compare("efficientnetv2_b0", ["MMMMMM"], train=False, threads=1, **{**FAST, "runs": 8})
     lat, _ = c.verdicts(0)
-    assert lat.ratio.value > 1.5 and lat.verdict != "faster"
-    assert lat.verdict == "slower" or lat.verdict in ("too noisy", "can't tell") and lat.ratio.low < 1.02
+    assert lat.verdict == "slower" and lat.ratio.value == pytest.approx(14.1 / 8.1, rel=0.03)
+    assert not any(ctl.disagrees for ctl in lat.controls)
+
+
+def test_a_same_stage_measured_apart_turns_the_verdict_into_too_noisy(monkeypatch):
+    """The same timings, but stage5 (the same architecture in both) measured 3x slower in MMMMMM: noise, which
+    the comparison must say instead of a result."""
+    _scripted_stage_times(monkeypatch, {"stage1": 3.0, "stage2": 3.0, "stage3": 3.0, "stage5": 3.0})
+    c = compare("efficientnetv2_b0", ["MMMMMM"], train=False, threads=1, **{**FAST, "runs": 8})
+    lat, _ = c.verdicts(0)
+    assert lat.verdict == "too noisy" and lat.reason.startswith("stage5 is the same in both")
 
 
 def test_cli_compare_json_and_text(capsys):
