@@ -303,7 +303,7 @@ def interleave(
         timings.seconds = time.perf_counter() - start
         stop = _stop(timings, schedule, pairs, names)
         done = 1.0 if stop else max(timings.rounds / schedule.max_rounds, timings.seconds / schedule.budget_s)
-        _notify(progress, done, f"round {timings.rounds}")
+        _notify(progress, done, f"round {timings.rounds}/{schedule.max_rounds}")
         if stop:
             timings.stopped = stop
             return timings

@@ -27,7 +27,7 @@ from .strings import DEFAULT_LANGUAGE, ui_text
 from .verdicts import noise_text, verdict_text
 
 DEFAULT_MODEL = "efficientnetv2_b0"
-COLUMNS = ("blocks", "params", "gmacs", "col_latency", "col_train", "col_verdict_latency", "col_verdict_train",
+COLUMNS = ("col_blocks", "params", "gmacs", "col_latency", "col_train", "col_verdict_latency", "col_verdict_train",
            "col_note")  # fmt: skip
 """The comparison table's headers, keys of :mod:`.strings`."""
 

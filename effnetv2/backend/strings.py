@@ -156,6 +156,7 @@ UI: dict[str, tuple[str, str]] = {
     "stopped_budget": ("time budget spent", "时间预算已用完"),
     "threads": ("Threads", "线程数"),
     "rounds": ("Rounds (at most)", "轮数（最多）"),
+    "col_blocks": ("blocks", "模块"),
     "col_latency": ("latency (95% interval)", "延迟（95% 区间）"),
     "col_train": ("train images/s (95% interval)", "训练图像数/秒（95% 区间）"),
     "col_verdict_latency": ("latency verdict", "延迟结论"),
