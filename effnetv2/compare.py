@@ -322,8 +322,8 @@ def compare(
     ``runs`` and ``train_steps`` are the most rounds of latency and training (fewer once every interval is
     tight, or the time budget of :data:`~effnetv2.measure.LATENCY_SCHEDULE` / ``TRAINING_SCHEDULE`` is
     spent); ``warmup`` the fewest warm-up runs. ``threads``: a count, or ``"auto"``: 1 or all, whichever runs
-    the baseline faster right now. The whole comparison's memory (and time, if ``policy`` bounds it: the warm-up
-    and the fewest rounds, since the schedules' budgets bound the rest) is estimated before the first
+    the baseline faster right now. The whole comparison's memory (and time, if ``policy`` bounds it: the fewest
+    warm-up runs and rounds, since the schedules' budgets bound the rest) is estimated before the first
     measurement and refused in one line when it does not fit (:mod:`effnetv2.costs`)."""
     arch = get_arch(model)
     base_blocks = arch.validate_blocks(baseline_blocks)
@@ -356,9 +356,9 @@ def compare(
         tuple(configs),
         batch=plan.batch,
         runs=plan.latency.min_rounds,
-        warmup=plan.latency.max_warmup,
+        warmup=plan.latency.min_warmup + 1,
         train_batch=plan.train_batch if plan.train else 0,
-        train_steps=plan.training.min_rounds + plan.training.max_warmup if plan.train else 0,
+        train_steps=plan.training.min_rounds + plan.training.min_warmup + 1 if plan.train else 0,
         device=str(plan.runtime.device),
         dtype=plan.runtime.dtype,
     )

@@ -263,13 +263,20 @@ def _notify(progress: Progress | None, fraction: float, text: str) -> None:
 
 
 def _warm(name: str, call: Callable[[], Sample], schedule: Schedule, progress: Progress | None) -> int:
-    """Untimed runs until one lands within :data:`WARM_TOLERANCE` of the one before; returns how many ran."""
-    previous = None
+    """Untimed runs until one lands within :data:`WARM_TOLERANCE` of the one before; returns how many ran.
+
+    At most ``max_warmup`` runs, and (past ``min_warmup``) at most a quarter of the schedule's budget: a large
+    model on a busy machine may never run steadily, and its warm-up must not take longer than its rounds."""
+    previous, spent = None, 0.0
     for i in range(1, schedule.max_warmup + 1):
         ms = call()[TOTAL]
+        spent += ms / 1e3
         _notify(progress, 0.0, f"{name}: warm-up {i}")
-        if i >= schedule.min_warmup and previous is not None and abs(ms - previous) <= WARM_TOLERANCE * previous:
-            return i
+        if i >= schedule.min_warmup:
+            if previous is not None and abs(ms - previous) <= WARM_TOLERANCE * previous:
+                return i
+            if spent > schedule.budget_s / 4:
+                return i
         previous = ms
     return schedule.max_warmup
 

@@ -611,7 +611,7 @@ def compare_training(
     contradicted, or cannot be told from the noise (timed cold and one after the other, the walkthrough's
     size chart once drew a flat or non-monotonic curve that a warm second measurement did not).
     Refused before the first step when its estimated memory (and time, if ``policy`` bounds it) does not fit;
-    the time estimated is the warm-up and the fewest rounds, since the schedule's budget bounds the rest.
+    the time estimated is the fewest warm-up steps and rounds, since the schedule's budget bounds the rest.
     """
     batch = BATCH.check(batch)
     schedule = TRAINING_SCHEDULE
@@ -626,7 +626,7 @@ def compare_training(
             (model.blocks, check_image_size(model, size)) for _, model, size in setups if model.arch.name == name
         )
         work = costs.Work(name, configs, batch=0, runs=0, train_batch=batch,
-                          train_steps=schedule.max_warmup + schedule.min_rounds,
+                          train_steps=schedule.min_warmup + 1 + schedule.min_rounds,
                           device=str(runtime.device), dtype=runtime.dtype)  # fmt: skip
         (policy or costs.Policy()).check(work, "this training comparison")
     keys = [f"{label} @ {size}px" for label, _, size in setups]
