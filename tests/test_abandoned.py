@@ -59,7 +59,7 @@ def test_long_work_reports_progress_run_by_run(app):
             seen.add(unit.desc)
         time.sleep(0.05)
     assert job.result()[0]["batch"] == 2
-    assert any(desc and "run " in desc for desc in seen), seen
+    assert any(desc and "round " in desc for desc in seen), seen
 
 
 # -- the token on the engine's loops --------------------------------------------------------------------------------

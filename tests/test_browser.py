@@ -116,3 +116,34 @@ def test_walkthrough_switches_to_simplified_chinese(page):
     expect(intro).to_contain_text("更小的模型，更快的训练")  # the title, in Simplified Chinese
     expect(intro).not_to_contain_text("smaller models and faster training")
     _shot(page, "walkthrough_zh")
+
+
+def test_every_measuring_button_works_on_its_first_click_with_its_defaults(browser, hf_cache_s):
+    """A fresh page, no control touched: Latency's Measure, the Lab's Compare and the walkthrough's three
+    measurements each give a result (a verdict with its interval in the Lab) and no error toast."""
+    with running_app() as url:
+        page = _open(browser, url)
+        errors = page.locator(".toast-body.error")
+        page.get_by_role("tab", name="Latency").click()
+        page.get_by_role("button", name="Measure", exact=True).click()
+        expect(page.locator("#latency-facts")).to_contain_text("load average", timeout=TIMEOUT_MS)
+        page.get_by_role("tab", name="Fused vs MBConv lab").click()
+        page.get_by_role("button", name="Compare with the baseline").click()
+        verdicts = page.locator("#lab-verdicts")
+        expect(verdicts).to_contain_text("Latency: FFFMMM @ 224px", timeout=TIMEOUT_MS)
+        expect(verdicts).to_contain_text("Training: FFFMMM @ 224px", timeout=TIMEOUT_MS)
+        expect(page.locator("#lab-summary")).to_contain_text("baseline MMMMMM")
+        text = verdicts.inner_text()
+        assert "95% interval" in text or "can't tell" in text or "too noisy" in text, text
+        _shot(page, "lab")
+        page.get_by_role("tab", name="Walkthrough").click()
+        for name, output in (
+            ("Measure training throughput vs image size", "#wt-throughput .js-plotly-plot"),
+            ("Measure EfficientNet-B0 per stage", "#wt-shares .js-plotly-plot"),
+        ):
+            page.get_by_role("button", name=name).click()
+            expect(page.locator(output).first).to_be_visible(timeout=TIMEOUT_MS)
+        page.get_by_role("button", name="Measure the four B4 variants on this machine").click()
+        expect(page.locator("#wt-table3")).to_contain_text("[", timeout=TIMEOUT_MS)  # "12.3 [11.8-12.9]" cells
+        assert errors.count() == 0, errors.all_inner_texts()
+        page.close()

@@ -64,7 +64,7 @@ def table3_headers(lang: str = DEFAULT_LANGUAGE) -> list[str]:
 def table3_rows(
     lang: str = DEFAULT_LANGUAGE,
     counted: dict[str, tuple[int, int]] | None = None,
-    measured: dict[str, float] | None = None,
+    measured: dict[str, str] | None = None,
 ) -> list[list]:
     """The paper's Table 3 beside counts (``{blocks: (params, macs)}``) and measured images/s.
 
@@ -86,13 +86,13 @@ def table3_rows(
                 v.v100_imgs_per_s,
                 "" if params is None else f"{params / 1e6:.1f}M",
                 "" if macs is None else f"{macs / 1e9:.1f}",
-                "" if speed is None else f"{speed:.1f}",
+                speed or "",
             ]
         )
     return rows
 
 
-def table3(lang: str = DEFAULT_LANGUAGE, measured: dict[str, float] | None = None) -> list[list]:
+def table3(lang: str = DEFAULT_LANGUAGE, measured: dict[str, str] | None = None) -> list[list]:
     """The paper's Table 3 beside this app's counts and (when given) this machine's training images/s."""
     return table3_rows(lang, table3_counts(), measured)
 
@@ -128,9 +128,11 @@ def depthwise_latency(model: str = SHARES_MODEL, image_size: int = 224) -> Laten
 def table3_throughput(image_size: Any = TABLE3_IMAGE_SIZE.default, progress: Progress | None = None) -> dict:
     """Training images/s of the paper's four EfficientNet-B4 variants on this machine, at ``image_size``.
 
-    Each variant is warmed up first and the steps are interleaved (:func:`~effnetv2.profiling.compare_training`).
+    Each variant is warmed up first and the steps are interleaved (:func:`~effnetv2.profiling.compare_training`);
+    each cell is the median with its 95% interval, "12.3 [11.8-12.9]".
     """
     size = TABLE3_IMAGE_SIZE.check(image_size)
     setups = [(v.blocks, create_model(TABLE3_MODEL, blocks=v.blocks), size) for v in PAPER_TABLE3]
-    comparison = compare_training(setups, batch=2, rounds=2, progress=progress, policy=TRAINING_POLICY)
-    return {p.label: p.images_per_s for p in comparison.points}
+    comparison = compare_training(setups, batch=2, progress=progress, policy=TRAINING_POLICY)
+    return {p.label: f"{p.images_per_s:.1f} [{p.low_images_per_s:.1f}-{p.high_images_per_s:.1f}]"
+            for p in comparison.points}  # fmt: skip
