@@ -79,8 +79,8 @@ def test_table3_rows_hold_the_papers_numbers_beside_counts():
     # counted by effnetv2.stats: docs/models.md reproduces these (19.3M / 4.4 GMACs and 132.1M / 36.0 GMACs)
     assert rows[0][7:9] == ["19.3M", "4.4"] and rows[3][7:9] == ["132.1M", "36.0"]
     assert rows[0][9] == ""
-    measured = walkthrough.table3("zh-CN", {"FFFMMMM": 12.345})
-    assert measured[1][9] == "12.3" and measured[0][9] == "" and measured[1][0] == "Fused 阶段 1-3"
+    measured = walkthrough.table3("zh-CN", {"FFFMMMM": "12.3 [11.8-12.9]"})
+    assert measured[1][9] == "12.3 [11.8-12.9]" and measured[0][9] == "" and measured[1][0] == "Fused 阶段 1-3"
     assert len(walkthrough.table3_headers("en")) == len(rows[0])
 
 
