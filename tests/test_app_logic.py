@@ -46,6 +46,30 @@ def test_the_three_problems_are_named_in_both_languages():
     assert "问题一" in zh and "问题二" in zh and "问题三" in zh
 
 
+def _rendered_text(markdown: str) -> str:
+    """What a reader sees of ``markdown`` rendered by a real CommonMark parser (markdown-it-py, which Gradio
+    uses): the HTML without its tags and without code spans, where a ``*`` may be literal."""
+    from markdown_it import MarkdownIt
+
+    html = MarkdownIt("commonmark").render(markdown)
+    return re.sub(r"<[^>]+>", "", re.sub(r"<code>.*?</code>", "", html, flags=re.S))
+
+
+@pytest.mark.parametrize("lang", list(strings.LANGUAGES))
+@pytest.mark.parametrize("key", text.SECTIONS)
+def test_every_walkthrough_section_renders_its_emphasis(key, lang):
+    """No literal ``**``, ``__`` or ``*`` left over: CommonMark does not close ``**在这里测量：**`` (full-width
+    punctuation before the closing marker, a letter after it), which showed its asterisks on the page."""
+    shown = _rendered_text(text.section(key, lang))
+    assert "**" not in shown and "__" not in shown and "*" not in shown, shown
+
+
+def test_the_renderer_check_catches_a_chinese_bold_label_that_does_not_close():
+    """The check above can fail: the form this text used before shows its asterisks."""
+    assert "**" in _rendered_text("**在这里测量：**下面的按钮")
+    assert "**" not in _rendered_text("<strong>在这里测量：</strong>下面的按钮")
+
+
 @pytest.mark.parametrize(
     ("header", "lang"),
     [
