@@ -8,7 +8,9 @@ One key per label, used through ``gr.I18n`` (the browser's locale picks) and for
 
 from __future__ import annotations
 
+import http.cookies
 import re
+from collections.abc import Mapping
 
 LANGUAGES: dict[str, str] = {"en": "English", "zh-CN": "简体中文"}
 """BCP 47 tag -> the language's own name (what the language switch shows)."""
@@ -160,6 +162,25 @@ def language_from_header(accept_language: str | None) -> str:
     return DEFAULT_LANGUAGE
 
 
+LANGUAGE_COOKIE = "effnetv2_lang"
+"""The cookie the page's language switch sets, so that text the server makes for any event (the Classify tab's
+timing line and Grad-CAM caption) follows the switch without a language parameter in the public API."""
+
+
+def request_language(headers: Mapping[str, str] | None) -> str:
+    """The language of a request: the switch's cookie when the page set one, else ``Accept-Language``."""
+    if not headers:
+        return DEFAULT_LANGUAGE
+    jar = http.cookies.SimpleCookie()
+    try:
+        jar.load(headers.get("cookie") or "")
+    except http.cookies.CookieError:
+        jar.clear()
+    if LANGUAGE_COOKIE in jar:
+        return normalize_language(jar[LANGUAGE_COOKIE].value)
+    return language_from_header(headers.get("accept-language"))
+
+
 # The Explain tab.
 UI.update(
     {
@@ -179,5 +200,76 @@ UI.update(
         "feature_k": ("Channels", "通道数"),
         "feature_btn": ("Show the most active feature maps", "显示最活跃的特征图"),
         "feature_grid": ("Feature maps over the crop", "裁剪图上的特征图"),
+    }
+)
+
+# The rest of the page: the Classify tab's options and notices, labels that were English only.
+UI.update(
+    {
+        "examples": ("Examples", "示例"),
+        "path_fast": (
+            "fast: folded BatchNorm, channels_last, bf16/fp16 where the hardware has it",
+            "快速：折叠 BatchNorm、channels_last，硬件支持时用 bf16/fp16",
+        ),
+        "path_fp32": (
+            "optimized fp32: folded BatchNorm, channels_last (same logits)",
+            "优化的 fp32：折叠 BatchNorm、channels_last（logits 相同）",
+        ),
+        "path_plain": ("plain PyTorch fp32 (eager)", "原始 PyTorch fp32（eager）"),
+        "throughput_chart": ("Training throughput against image size", "训练吞吐量与图像尺寸"),
+        "shares_chart": ("EfficientNet-B0: share of MACs vs share of time", "EfficientNet-B0：乘加占比与耗时占比"),
+        "diagram_a": ("Block diagram (first stage slider)", "模块图（第一个阶段滑块）"),
+        "diagram_b": ("Block diagram (second stage slider)", "模块图（第二个阶段滑块）"),
+        "scaling_chart": ("Layers per stage, V1 against V2", "每阶段层数：V1 与 V2"),
+        "table3_table": ("Table 3: the paper beside this machine", "表 3：论文数据与本机对照"),
+        "embedded_notice": (
+            "Showing the embedded EfficientNet-Lite0 ({embedded}): the weights of {name} are not on this machine. "
+            "To get them, run `python -m effnetv2 download {alias}` on a connected machine (it fills the Hugging "
+            "Face cache).",
+            "当前显示内置的 EfficientNet-Lite0（{embedded}）：本机没有 {name} 的权重。要获取它们，请在联网的机器上运行 "
+            "`python -m effnetv2 download {alias}`（它会填充 Hugging Face 缓存）。",
+        ),
+        "weights_unusable": (
+            "<strong>Pretrained weights for `{name}` are not usable:</strong> {why}",
+            "<strong>`{name}` 的预训练权重不可用：</strong>{why}",
+        ),
+        "weights_install": (
+            "<strong>Pretrained weights for `{name}`:</strong> {why}",
+            "<strong>`{name}` 的预训练权重：</strong>{why}",
+        ),
+        "timing_line": (
+            "**{ms:.1f} ms** — decoding, preprocessing and forward on {device}, {dtype} ({path}), served by "
+            "{backend}, {checkpoint}",
+            "**{ms:.1f} 毫秒** —— 在 {device} 上解码、预处理并前向计算，精度 {dtype}（{path}），由 {backend} 执行，"
+            "{checkpoint}",
+        ),
+        "cam_caption": (
+            "Grad-CAM at <strong>{stage}</strong> for class {index} <strong>{label}</strong>: p = {p:.1%} on the "
+            "plain fp32 model that Grad-CAM differentiates",
+            "在 <strong>{stage}</strong> 上对类别 {index} <strong>{label}</strong> 的 Grad-CAM：在 Grad-CAM 求导所用的"
+            "原始 fp32 模型上 p = {p:.1%}",
+        ),
+        "cam_caption_shown": (
+            "; the predictions show {p:.1%} ({path}, {dtype})",
+            "；预测结果显示 {p:.1%}（{path}，{dtype}）",
+        ),
+        "weights_offline": (
+            "HF_HUB_OFFLINE is set and they are not in the local cache",
+            "已设置 HF_HUB_OFFLINE，且本地缓存中没有这些权重",
+        ),
+        "weights_not_cached": (
+            "they are not in the local cache yet; the first classification will try to download them from the "
+            "Hugging Face Hub",
+            "本地缓存中还没有这些权重；第一次分类时会尝试从 Hugging Face Hub 下载",
+        ),
+        "weights_missing_how": (
+            "<strong>Pretrained weights for `{name}`:</strong> {why}. To fix it, run `python -m effnetv2 download "
+            "{alias}` on a machine with internet access (then copy the cache), or point `{env}` at a local "
+            "`model.safetensors`. The Latency, Lab and Walkthrough tabs use randomly initialised models and work "
+            "without any download.",
+            "<strong>`{name}` 的预训练权重：</strong>{why}。解决方法：在能联网的机器上运行 `python -m effnetv2 "
+            "download {alias}`（再复制缓存），或把 `{env}` 指向本地的 `model.safetensors`。延迟、实验室和论文导读"
+            "标签页使用随机初始化的模型，无需任何下载即可使用。",
+        ),
     }
 )
