@@ -21,7 +21,7 @@ os.environ["GRADIO_TEMP_DIR"] = str(uploads.claim_temp_dir())
 
 import gradio as gr
 
-from effnetv2 import ui
+from effnetv2 import ui, ui_i18n
 from effnetv2.backend import charts, classify, diagrams, lab, latency, limits, strings, walkthrough
 from effnetv2.backend import explain as explaining
 from effnetv2.backend import walkthrough_text as text
@@ -59,17 +59,35 @@ def i18n(key: str) -> gr.i18n.I18nData:
 # ------------------------------------------------------------------------------------------------ Classify
 
 
+def visitor_language(request: gr.Request | None) -> str:
+    """The page's language switch (its cookie), else the browser's; English for a client that says neither."""
+    return strings.request_language(request.headers if request is not None else None)
+
+
 @torch_event
-def on_classify(image, checkpoint: str, topk: float, path: str):
+def on_classify(image, checkpoint: str, topk: float, path: str, request: gr.Request):
     """No gr.Progress here: progress tracking costs every request time, and a request is one forward."""
     r = classify.classify(uploaded(image), checkpoint, topk, path)
     choices = [("top-1", -1)] + [(f"{p.label} ({p.prob:.1%})", p.index) for p in r.predictions]
-    return r.confidences, r.timing_markdown(), gr.update(choices=choices, value=-1)
+    return r.confidences, r.timing_markdown(visitor_language(request)), gr.update(choices=choices, value=-1)
 
 
 @torch_event
-def on_gradcam(image, checkpoint: str, stage: str, target: float, opacity: float, colormap: str):
-    r = classify.gradcam(uploaded(image), checkpoint, stage, target, opacity, colormap)
+def on_gradcam(image, checkpoint: str, stage: str, target: float, opacity: float, colormap: str, request: gr.Request):
+    lang = visitor_language(request)
+    r = classify.gradcam(uploaded(image), checkpoint, stage, target, opacity, colormap, lang)
+    return r.overlay, r.crop, r.caption
+
+
+@torch_event
+def on_gradcam_beside(image, checkpoint, stage, target, opacity, colormap, predictions, path, request: gr.Request):
+    """Grad-CAM after a classification: its caption puts the predictions' probability beside its own, by path."""
+    lang = visitor_language(request)
+
+    def shown(label: str) -> classify.Shown | None:
+        return classify.shown_probability(predictions, label, checkpoint, path)
+
+    r = classify.gradcam(uploaded(image), checkpoint, stage, target, opacity, colormap, lang, shown)
     return r.overlay, r.crop, r.caption
 
 
@@ -79,10 +97,12 @@ def on_checkpoint(checkpoint: str):
     return gr.update(choices=classify.cam_choices(checkpoint), value=classify.default_cam_stage(checkpoint))
 
 
-def classify_tab() -> None:
+def classify_tab() -> gr.Markdown | None:
+    """The Classify tab; returns its banner (the missing-weights notice), which the language switch rewrites."""
     startup = classify.startup()
+    banner = None
     if startup.notice:
-        gr.Markdown(startup.notice, elem_classes="banner-warn", elem_id="weights-warning")
+        banner = gr.Markdown(startup.notice, elem_classes="banner-warn", elem_id="weights-warning")
     with gr.Row():
         with gr.Column(scale=1):
             image = gr.Image(type="pil", sources=["upload", "webcam", "clipboard"], label=i18n("image"), height=320)
@@ -90,10 +110,11 @@ def classify_tab() -> None:
             with gr.Row():
                 k = limits.TOPK
                 topk = gr.Slider(k.low, k.high, value=k.default, step=1, label=i18n("topk"))
-                path = gr.Radio(classify.inference_paths(), value=classify.DEFAULT_PATH, label=i18n("fast_path"))
+                paths = [(i18n(f"path_{key}"), key) for key in classify.PATHS]
+                path = gr.Radio(paths, value=classify.DEFAULT_PATH, label=i18n("fast_path"))
             classify_btn = gr.Button(i18n("classify_btn"), variant="primary")
             if EXAMPLES:
-                gr.Examples(EXAMPLES, inputs=image)
+                gr.Examples(EXAMPLES, inputs=image, label=i18n("examples"))
         with gr.Column(scale=1):
             label = gr.Label(num_top_classes=limits.TOPK.high, label=i18n("predictions"))
             timing = gr.Markdown(elem_id="timing")
@@ -120,10 +141,12 @@ def classify_tab() -> None:
         preprocess=False, **TORCH,
     )  # fmt: skip
     classify_event.success(
-        on_gradcam, cam_in, cam_out, api_name="gradcam_after_classify", preprocess=False, **PRIVATE, **TORCH
-    )
+        on_gradcam_beside, [*cam_in, label, path], cam_out, api_name="gradcam_after_classify", preprocess=False,
+        **PRIVATE, **TORCH,
+    )  # fmt: skip
     cam_btn.click(on_gradcam, cam_in, cam_out, api_name="gradcam", preprocess=False, **TORCH)
     checkpoint.change(on_checkpoint, checkpoint, cam_stage, **PRIVATE)
+    return banner
 
 
 # ------------------------------------------------------------------------------------------------ Latency
@@ -293,16 +316,26 @@ def set_language(lang: str, wt_model: str, wt_blocks: str, wt_size: float):
     ]
 
 
-def first_page(wt_model: str, wt_blocks: str, wt_size: float, request: gr.Request):
-    """Fill the page after it is served (start-up stays fast): the walkthrough in the browser's language
-    (Accept-Language; the switch changes it) and the tables counted by ``effnetv2.stats``."""
-    header = request.headers.get("accept-language") if request is not None else None
-    return set_language(strings.language_from_header(header), wt_model, wt_blocks, wt_size)
+def page_language(page: ui_i18n.PageText, banner: gr.Markdown | None) -> tuple[Callable, Callable]:
+    """The handlers of the language switch and of the page's first load: the walkthrough (:func:`set_language`),
+    then every translated label of the page (``page``), then the Classify banner, all in one language."""
+
+    def switch(lang: str, wt_model: str, wt_blocks: str, wt_size: float) -> list:
+        lang = strings.normalize_language(lang)
+        notice = [gr.update(value=classify.startup(lang).notice)] if banner is not None else []
+        return [*set_language(lang, wt_model, wt_blocks, wt_size), *page.updates(lang), *notice]
+
+    def first_page(wt_model: str, wt_blocks: str, wt_size: float, request: gr.Request) -> list:
+        """Fill the page after it is served (start-up stays fast): the page in the visitor's language (the
+        switch's cookie, else Accept-Language) and the tables counted by ``effnetv2.stats``."""
+        return switch(visitor_language(request), wt_model, wt_blocks, wt_size)
+
+    return switch, first_page
 
 
-def _measure_button(key: str, handler: Callable, inputs: list, elem_id: str) -> gr.Plot:
+def _measure_button(key: str, handler: Callable, inputs: list, elem_id: str, label: str) -> gr.Plot:
     button = gr.Button(i18n(key))
-    plot = gr.Plot(elem_id=elem_id)
+    plot = gr.Plot(label=i18n(label), elem_id=elem_id)
     button.click(handler, inputs, [plot], **PRIVATE, **TORCH)
     return plot
 
@@ -317,8 +350,8 @@ def _diagrams() -> tuple[gr.Dropdown, gr.Textbox]:
         stage_a = gr.Slider(1, n, value=a, step=1, label=i18n("diagram_stage"))
         stage_b = gr.Slider(1, n, value=b, step=1, label=i18n("diagram_stage"))
     with gr.Row():
-        diag_a = gr.Plot(value=diagrams.stage_diagram(model_name, a), elem_id="wt-diagram-a")
-        diag_b = gr.Plot(value=diagrams.stage_diagram(model_name, b), elem_id="wt-diagram-b")
+        diag_a = gr.Plot(diagrams.stage_diagram(model_name, a), label=i18n("diagram_a"), elem_id="wt-diagram-a")
+        diag_b = gr.Plot(diagrams.stage_diagram(model_name, b), label=i18n("diagram_b"), elem_id="wt-diagram-b")
     model.input(diagram_stages, [model, stage_a, stage_b], [stage_a, stage_b], **PRIVATE)
     for stage, plot in ((stage_a, diag_a), (stage_b, diag_b)):
         for control in (model, blocks, stage):
@@ -326,7 +359,9 @@ def _diagrams() -> tuple[gr.Dropdown, gr.Textbox]:
     return model, blocks
 
 
-def walkthrough_tab(demo: gr.Blocks, lang: gr.Radio) -> None:
+def walkthrough_tab(lang: gr.Radio) -> tuple[list, list]:
+    """The Walkthrough tab; returns the inputs and outputs of its language change (wired by :func:`build_demo`,
+    which adds the rest of the page)."""
     lang.render()
     md: dict[str, gr.Markdown] = {}
 
@@ -335,10 +370,10 @@ def walkthrough_tab(demo: gr.Blocks, lang: gr.Radio) -> None:
 
     section("intro")
     section("problem_images")
-    _measure_button("measure_throughput", measure_throughput, [lang], "wt-throughput")
+    _measure_button("measure_throughput", measure_throughput, [lang], "wt-throughput", "throughput_chart")
     section("progressive")
     section("problem_depthwise")
-    _measure_button("measure_shares", measure_shares, [lang], "wt-shares")
+    _measure_button("measure_shares", measure_shares, [lang], "wt-shares", "shares_chart")
     section("blocks")
     wt_model, wt_blocks = _diagrams()
     section("table3")
@@ -350,14 +385,16 @@ def walkthrough_tab(demo: gr.Blocks, lang: gr.Radio) -> None:
         value=walkthrough.table3_rows(EN),
         headers=walkthrough.table3_headers(EN),
         interactive=False,
-        elem_id="wt-table3",
+        label=i18n("table3_table"),
+        elem_id="wt-table3-data",  # "wt-table3" is the section's text above it
+        elem_classes="measured-table",
     )
     section("problem_scaling")
-    scaling_plot = gr.Plot(value=charts.scaling_figure(lang=EN))
+    scaling_plot = gr.Plot(value=charts.scaling_figure(lang=EN), label=i18n("scaling_chart"), elem_id="wt-scaling")
     section("table4")
     with gr.Row():
         wt_size = size_slider(walkthrough.TABLE4_SIZE)
-    wt_table = gr.Dataframe(headers=walkthrough.stage_table_headers(EN), interactive=False, elem_id="wt-table4")
+    wt_table = gr.Dataframe(headers=walkthrough.stage_table_headers(EN), interactive=False, elem_id="wt-table4-data")
     section("lite")
 
     t3_btn.click(measure_table3, [t3_size, lang], [t3_table], **PRIVATE, **TORCH)
@@ -365,8 +402,7 @@ def walkthrough_tab(demo: gr.Blocks, lang: gr.Radio) -> None:
         control.change(stage_table, [wt_model, wt_blocks, wt_size, lang], [wt_table], **PRIVATE)
     lang_inputs = [lang, wt_model, wt_blocks, wt_size]
     lang_outputs = [lang, *(md[k] for k in text.SECTIONS), t3_table, scaling_plot, wt_table]
-    lang.input(set_language, lang_inputs, lang_outputs, **PRIVATE)
-    demo.load(first_page, lang_inputs[1:], lang_outputs, **PRIVATE)
+    return lang_inputs, lang_outputs
 
 
 # ------------------------------------------------------------------------------------------------ Explain
@@ -405,7 +441,7 @@ def explain_tab() -> None:
         with gr.Column(scale=1):
             image = gr.Image(type="pil", sources=["upload", "clipboard"], label=i18n("image"), height=280)
             if EXAMPLES:
-                gr.Examples(EXAMPLES, inputs=image)
+                gr.Examples(EXAMPLES, inputs=image, label=i18n("examples"))
         with gr.Column(scale=2):
             checkpoint = gr.Dropdown(classify.checkpoint_choices(), value=ckpt, label=i18n("checkpoint"))
             methods = gr.CheckboxGroup(list(explaining.engine.METHODS), value=list(explaining.engine.METHODS),
@@ -448,7 +484,8 @@ def explain_tab() -> None:
 
 def build_demo() -> gr.Blocks:
     with ExplorerBlocks(title="EffNetV2 Explorer") as demo:
-        gr.Markdown(f"# {strings.ui_text('title')}\n{strings.ui_text('subtitle')}")
+        gr.Markdown("# " + i18n("title"), elem_id="title")
+        gr.Markdown(i18n("subtitle"), elem_id="subtitle")
         # The walkthrough shows the language switch; the latency and lab charts follow it too.
         lang = gr.Radio(
             [(name, tag) for tag, name in strings.LANGUAGES.items()],
@@ -459,15 +496,21 @@ def build_demo() -> gr.Blocks:
         )
         with gr.Tabs():
             with gr.Tab(i18n("tab_classify"), id="classify"):
-                classify_tab()
+                banner = classify_tab()
             with gr.Tab(i18n("tab_latency"), id="latency"):
                 latency_tab(lang)
             with gr.Tab(i18n("tab_lab"), id="lab"):
                 lab_tab(demo, lang)
             with gr.Tab(i18n("tab_walkthrough"), id="walkthrough"):
-                walkthrough_tab(demo, lang)
+                lang_inputs, lang_outputs = walkthrough_tab(lang)
             with gr.Tab(i18n("tab_explain"), id="explain"):
                 explain_tab()
+        # The language switch and the browser's language change the whole page, wired once it is all built.
+        page = ui_i18n.PageText.of(demo, skip=lang_outputs)
+        outputs = [*lang_outputs, *page.blocks, *([banner] if banner is not None else [])]
+        switch, first_page = page_language(page, banner)
+        lang.input(switch, lang_inputs, outputs, js=ui_i18n.cookie_js(len(lang_inputs)), **PRIVATE)
+        demo.load(first_page, lang_inputs[1:], outputs, **PRIVATE)
     return demo
 
 
