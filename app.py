@@ -66,7 +66,17 @@ def visitor_language(request: gr.Request | None) -> str:
 
 @torch_event
 def on_classify(image, checkpoint: str, topk: float, path: str, request: gr.Request):
-    """No gr.Progress here: progress tracking costs every request time, and a request is one forward."""
+    """The top-k ImageNet classes of one image, the request's time and what served it.
+
+    Args:
+        image: the photo, an upload (gradio_client: handle_file(path))
+        checkpoint: a checkpoint name, e.g. tf_efficientnetv2_s.in21k_ft_in1k (python -m effnetv2 checkpoints)
+        topk: how many classes to return
+        path: inference path: fast (folded BatchNorm, channels_last, bf16/fp16 where accurate), fp32 or plain
+    Returns:
+        the top-k (gr.Label), the timing line, the Grad-CAM class choices
+    """
+    # No gr.Progress here: progress tracking costs every request time, and a request is one forward.
     r = classify.classify(uploaded(image), checkpoint, topk, path)
     choices = [("top-1", -1)] + [(f"{p.label} ({p.prob:.1%})", p.index) for p in r.predictions]
     return r.confidences, r.timing_markdown(visitor_language(request)), gr.update(choices=choices, value=-1)
@@ -74,6 +84,18 @@ def on_classify(image, checkpoint: str, topk: float, path: str, request: gr.Requ
 
 @torch_event
 def on_gradcam(image, checkpoint: str, stage: str, target: float, opacity: float, colormap: str, request: gr.Request):
+    """Grad-CAM of one class at one stage, on the plain fp32 model, over the crop the model saw.
+
+    Args:
+        image: the photo, an upload (gradio_client: handle_file(path))
+        checkpoint: a checkpoint name, e.g. tf_efficientnetv2_s.in21k_ft_in1k
+        stage: the stage whose output is explained: stage1 ... stageN or head
+        target: the ImageNet class index, -1 for the top-1 class
+        opacity: the map's opacity over the crop, 0 to 1
+        colormap: jet, turbo, viridis or inferno
+    Returns:
+        the overlay, the crop the model saw, the caption (class, probability on the plain fp32 model)
+    """
     lang = visitor_language(request)
     r = classify.gradcam(uploaded(image), checkpoint, stage, target, opacity, colormap, lang)
     return r.overlay, r.crop, r.caption
@@ -410,18 +432,53 @@ def walkthrough_tab(lang: gr.Radio) -> tuple[list, list]:
 
 @torch_event
 def on_explain(image, checkpoint, methods, stages, target, cell, steps, ig_steps, progress=gr.Progress()):  # noqa: B008
+    """The explanation atlas: each method at each stage, with deletion and insertion scores.
+
+    Args:
+        image: the photo, an upload (gradio_client: handle_file(path))
+        checkpoint: a checkpoint name, e.g. embedded (no download)
+        methods: explanation methods, names of effnetv2.explain.METHODS (e.g. gradcam, ig)
+        stages: at most 3 of input, stem, stage1 ... stageN, head
+        target: the ImageNet class index, -1 for the top-1 class
+        cell: the cell size in pixels of the deletion/insertion curves
+        steps: points per deletion/insertion curve
+        ig_steps: integrated-gradients steps
+    Returns:
+        the atlas (gallery), the scores table, the curves, a summary
+    """
     v = explaining.atlas(uploaded(image), checkpoint, methods, stages, target, cell, steps, ig_steps, progress)
     return v.gallery, v.rows, v.figure, v.summary
 
 
 @torch_event
 def on_sanity(image, checkpoint, methods, stage, target, progress=gr.Progress()):  # noqa: B008
+    """The cascading-randomization sanity check: do the maps change when the weights are randomized?
+
+    Args:
+        image: the photo, an upload (gradio_client: handle_file(path))
+        checkpoint: a checkpoint name, e.g. embedded (no download)
+        methods: explanation methods (effnetv2.explain.METHODS)
+        stage: the stage explained
+        target: the ImageNet class index, -1 for the top-1 class
+    Returns:
+        the rank-correlation chart, the verdict
+    """
     v = explaining.sanity(uploaded(image), checkpoint, methods, stage, target, progress=progress)
     return v.figure, v.verdict
 
 
 @torch_event
 def on_feature_maps(image, checkpoint, stage, k):
+    """A stage's most active feature maps over the crop.
+
+    Args:
+        image: the photo, an upload (gradio_client: handle_file(path))
+        checkpoint: a checkpoint name, e.g. embedded (no download)
+        stage: stem, stage1 ... stageN
+        k: how many channels to show
+    Returns:
+        the grid of feature maps, its caption
+    """
     v = explaining.feature_maps(uploaded(image), checkpoint, stage, k)
     return v.grid, v.caption
 

@@ -87,3 +87,33 @@ def cookie_js(inputs: int) -> str:
         f"(...args) => {{ document.cookie = '{name}=' + encodeURIComponent(args[0]) + '; path=/; SameSite=Lax'; "
         f"return args.slice(0, {inputs}); }}"
     )
+
+
+def _plain(label: Any) -> Any:
+    """A label of the API docs in English: Gradio would serialise an ``I18nData`` label as ``{"key": ...}``."""
+    if isinstance(label, dict) and isinstance(label.get("key"), str):
+        label = I18nData(label["key"])
+    return localize(str(label), strings.DEFAULT_LANGUAGE) if isinstance(label, (str, I18nData)) else label
+
+
+def readable_api(info: dict[str, Any], fns: Iterable[Any]) -> dict[str, Any]:
+    """Gradio's API description (``view_api``, the page's "Use via API") with plain English labels, and a
+    description for every parameter: the handler docstring's ``Args:`` line (Gradio's own convention, read by
+    ``gradio.utils.get_function_description``), else the parameter's English label."""
+    from gradio.utils import get_function_description
+
+    documented = {f"/{fn.api_name}": fn.fn for fn in fns if fn.fn is not None and fn.api_name}
+    for name, endpoint in info.get("named_endpoints", {}).items():
+        fn = documented.get(name)
+        described = get_function_description(fn)[1] if fn is not None else {}
+        for p in endpoint.get("parameters", []):
+            p["label"] = _plain(p.get("label"))
+            python_type = p.setdefault("python_type", {})
+            label = p["label"] if isinstance(p["label"], str) else ""
+            own = described.get(p.get("parameter_name") or "", "") or label
+            schema = p.get("type") if isinstance(p.get("type"), dict) else {}
+            bounds = python_type.get("description") or schema.get("description", "")  # e.g. a slider's range
+            python_type["description"] = "; ".join(t for t in (own, bounds) if t)
+        for r in endpoint.get("returns", []):
+            r["label"] = _plain(r.get("label"))
+    return info
