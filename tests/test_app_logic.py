@@ -182,6 +182,17 @@ def test_throughput_and_scaling_figures():
     assert layers["efficientnetv2_s"] == [2, 4, 4, 6, 9, 15]
 
 
+def test_chart_titles_and_axes_are_in_the_readers_language():
+    """No English left on a Chinese chart's title or axes (model and stage names aside)."""
+    r = _result([2.0, 6.0, 2.0], [100, 100, 200])
+    latency = charts.latency_figure(r, "zh-CN")
+    assert "端到端" in latency.layout.title.text and "end-to-end" not in latency.layout.title.text
+    assert charts.share_figure(r, "zh-CN").layout.yaxis.title.text == "占比（%）"
+    scaling = charts.scaling_figure(["efficientnet_b0", "efficientnetv2_s"], "zh-CN").layout.title.text
+    assert "虚线" in scaling and "dotted" not in scaling
+    assert "dotted" in charts.scaling_figure(["efficientnet_b0"], "en").layout.title.text
+
+
 def test_totals_figure_shows_change_against_baseline():
     fig = charts.totals_figure(["a", "b"], [10.0, 15.0], "t", "x")
     assert list(fig.data[0].text) == ["baseline", "+50%"]

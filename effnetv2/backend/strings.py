@@ -243,6 +243,9 @@ UI.update(
             "**{ms:.1f} 毫秒** —— 在 {device} 上解码、预处理并前向计算，精度 {dtype}（{path}），由 {backend} 执行，"
             "{checkpoint}",
         ),
+        "end_to_end": ("end-to-end", "端到端"),
+        "v1_dotted_v2_solid": ("V1: dotted, V2: solid", "V1：虚线，V2：实线"),
+        "share_percent": ("share (%)", "占比（%）"),
         "cam_caption": (
             "Grad-CAM at <strong>{stage}</strong> for class {index} <strong>{label}</strong>: p = {p:.1%} on the "
             "plain fp32 model that Grad-CAM differentiates",
