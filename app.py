@@ -43,6 +43,8 @@ GRADIO_QUEUE_ENV = {
 }
 """Settings Gradio's queue reads from the environment when it is made; a value the deployer set wins."""
 EN = strings.DEFAULT_LANGUAGE
+TABLE3_WIDTHS = ["12%", "9%", "8%", "8%", "7%", "8%", "8%", "10%", "10%", "20%"]
+"""Table 3's columns (variant, blocks, five of the paper's, three of this machine's) in one screen's width."""
 CSS = """
 .banner-warn {border-left: 4px solid #f59e0b; padding-left: 10px;}
 .note {font-size: 0.9em; opacity: 0.85;}
@@ -409,7 +411,8 @@ def walkthrough_tab(lang: gr.Radio) -> tuple[list, list]:
         interactive=False,
         label=i18n("table3_table"),
         elem_id="wt-table3-data",  # "wt-table3" is the section's text above it
-        elem_classes="measured-table",
+        wrap=True,  # ten columns: wrapped headers keep the measured ones on screen
+        column_widths=TABLE3_WIDTHS,
     )
     section("problem_scaling")
     scaling_plot = gr.Plot(value=charts.scaling_figure(lang=EN), label=i18n("scaling_chart"), elem_id="wt-scaling")

@@ -107,6 +107,35 @@ def test_lab_preset_then_compare(page):
     _shot(page, "lab")
 
 
+def test_table3_measured_columns_fit_the_screen(page):
+    """Table 3's last columns (this machine's numbers) used to sit off-screen to the right at 1280 px."""
+    page.get_by_role("tab", name="Walkthrough").click()
+    headers = page.locator("#wt-table3-data th")
+    expect(headers.last).to_be_visible()
+    box = headers.last.bounding_box()
+    assert box and box["x"] + box["width"] <= page.viewport_size["width"], box
+
+
+def test_the_console_logs_nothing_of_ours(browser):
+    """ "Method not implemented." is logged by Gradio's own client (a stand-in EventSource whose ``close`` warns,
+    once per finished event, in its bundled /assets/index-*.js): not ours. Anything else is."""
+    with running_app() as url:
+        pg = _open(browser, url)
+        logged = []
+        pg.on("console", lambda m: logged.append(m) if m.type in ("warning", "error") else None)
+        pg.on("pageerror", lambda e: logged.append(e))
+        pg.locator("input[type=file]").first.set_input_files(str(PHOTO))
+        pg.get_by_role("button", name="Classify", exact=True).click()
+        expect(pg.get_by_text("Grad-CAM at")).to_be_visible(timeout=TIMEOUT_MS)
+        for tab in ("Latency", "Fused vs MBConv lab", "Walkthrough", "Explain"):
+            pg.get_by_role("tab", name=tab).click()
+        pg.wait_for_timeout(1000)
+        gradios = [m for m in logged if getattr(m, "text", "") == "Method not implemented."]
+        assert all("/assets/index-" in m.location["url"] for m in gradios)
+        assert [str(getattr(m, "text", m)) for m in logged if m not in gradios] == []
+        pg.close()
+
+
 def test_walkthrough_switches_to_simplified_chinese(page):
     page.get_by_role("tab", name="Walkthrough").click()
     intro = page.locator("#wt-intro")
