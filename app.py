@@ -121,12 +121,14 @@ def on_checkpoint(checkpoint: str):
     return gr.update(choices=classify.cam_choices(checkpoint), value=classify.default_cam_stage(checkpoint))
 
 
-def classify_tab() -> gr.Markdown | None:
-    """The Classify tab; returns its banner (the missing-weights notice), which the language switch rewrites."""
+def classify_tab() -> list[tuple[gr.Component, Callable[[str], dict]]]:
+    """The Classify tab; returns its server-made texts the language switch rewrites (component, update in a
+    language): the missing-weights banner and the checkpoint picker's states."""
     startup = classify.startup()
-    banner = None
+    made: list[tuple[gr.Component, Callable[[str], dict]]] = []
     if startup.notice:
         banner = gr.Markdown(startup.notice, elem_classes="banner-warn", elem_id="weights-warning")
+        made.append((banner, lambda lang: gr.update(value=classify.startup(lang).notice)))
     with gr.Row():
         with gr.Column(scale=1):
             image = gr.Image(type="pil", sources=["upload", "webcam", "clipboard"], label=i18n("image"), height=320)
@@ -170,7 +172,8 @@ def classify_tab() -> gr.Markdown | None:
     )  # fmt: skip
     cam_btn.click(on_gradcam, cam_in, cam_out, api_name="gradcam", preprocess=False, **TORCH)
     checkpoint.change(on_checkpoint, checkpoint, cam_stage, **PRIVATE)
-    return banner
+    made.append((checkpoint, lambda lang: gr.update(choices=classify.checkpoint_choices(lang))))
+    return made
 
 
 # ------------------------------------------------------------------------------------------------ Latency
@@ -340,14 +343,13 @@ def set_language(lang: str, wt_model: str, wt_blocks: str, wt_size: float):
     ]
 
 
-def page_language(page: ui_i18n.PageText, banner: gr.Markdown | None) -> tuple[Callable, Callable]:
+def page_language(page: ui_i18n.PageText) -> tuple[Callable, Callable]:
     """The handlers of the language switch and of the page's first load: the walkthrough (:func:`set_language`),
-    then every translated label of the page (``page``), then the Classify banner, all in one language."""
+    then every translated label and server-made text of the page (``page``), all in one language."""
 
     def switch(lang: str, wt_model: str, wt_blocks: str, wt_size: float) -> list:
         lang = strings.normalize_language(lang)
-        notice = [gr.update(value=classify.startup(lang).notice)] if banner is not None else []
-        return [*set_language(lang, wt_model, wt_blocks, wt_size), *page.updates(lang), *notice]
+        return [*set_language(lang, wt_model, wt_blocks, wt_size), *page.updates(lang)]
 
     def first_page(wt_model: str, wt_blocks: str, wt_size: float, request: gr.Request) -> list:
         """Fill the page after it is served (start-up stays fast): the page in the visitor's language (the
@@ -434,7 +436,8 @@ def walkthrough_tab(lang: gr.Radio) -> tuple[list, list]:
 
 
 @torch_event
-def on_explain(image, checkpoint, methods, stages, target, cell, steps, ig_steps, progress=gr.Progress()):  # noqa: B008
+def on_explain(image, checkpoint, methods, stages, target, cell, steps, ig_steps, request: gr.Request,
+               progress=gr.Progress()):  # noqa: B008  # fmt: skip
     """The explanation atlas: each method at each stage, with deletion and insertion scores.
 
     Args:
@@ -449,12 +452,13 @@ def on_explain(image, checkpoint, methods, stages, target, cell, steps, ig_steps
     Returns:
         the atlas (gallery), the scores table, the curves, a summary
     """
-    v = explaining.atlas(uploaded(image), checkpoint, methods, stages, target, cell, steps, ig_steps, progress)
+    lang = visitor_language(request)
+    v = explaining.atlas(uploaded(image), checkpoint, methods, stages, target, cell, steps, ig_steps, progress, lang)
     return v.gallery, v.rows, v.figure, v.summary
 
 
 @torch_event
-def on_sanity(image, checkpoint, methods, stage, target, progress=gr.Progress()):  # noqa: B008
+def on_sanity(image, checkpoint, methods, stage, target, request: gr.Request, progress=gr.Progress()):  # noqa: B008
     """The cascading-randomization sanity check: do the maps change when the weights are randomized?
 
     Args:
@@ -466,12 +470,13 @@ def on_sanity(image, checkpoint, methods, stage, target, progress=gr.Progress())
     Returns:
         the rank-correlation chart, the verdict
     """
-    v = explaining.sanity(uploaded(image), checkpoint, methods, stage, target, progress=progress)
+    lang = visitor_language(request)
+    v = explaining.sanity(uploaded(image), checkpoint, methods, stage, target, progress=progress, lang=lang)
     return v.figure, v.verdict
 
 
 @torch_event
-def on_feature_maps(image, checkpoint, stage, k):
+def on_feature_maps(image, checkpoint, stage, k, request: gr.Request):
     """A stage's most active feature maps over the crop.
 
     Args:
@@ -482,7 +487,7 @@ def on_feature_maps(image, checkpoint, stage, k):
     Returns:
         the grid of feature maps, its caption
     """
-    v = explaining.feature_maps(uploaded(image), checkpoint, stage, k)
+    v = explaining.feature_maps(uploaded(image), checkpoint, stage, k, visitor_language(request))
     return v.grid, v.caption
 
 
@@ -494,7 +499,9 @@ def on_explain_checkpoint(checkpoint: str):
             gr.update(choices=stages, value=last), gr.update(choices=stages[1:], value=last))  # fmt: skip
 
 
-def explain_tab() -> None:
+def explain_tab() -> list[tuple[gr.Component, Callable[[str], dict]]]:
+    """The Explain tab; returns its server-made texts the language switch rewrites (component, update in a
+    language)."""
     ckpt = classify.startup().checkpoint
     stages, last, lim = explaining.stage_choices(ckpt), explaining.default_stage(ckpt), limits
     with gr.Row():
@@ -508,7 +515,7 @@ def explain_tab() -> None:
                                        label=i18n("explain_methods"))  # fmt: skip
             chosen = gr.CheckboxGroup(stages, value=explaining.default_stages(ckpt), label=i18n("explain_stages"))
             with gr.Row():
-                target = gr.Number(value=-1, precision=0, label=i18n("cam_class"), info="-1 = the top-1 class")
+                target = gr.Number(value=-1, precision=0, label=i18n("cam_class"), info=i18n("target_info"))
                 cell = gr.Slider(*lim.CELL.range, value=lim.CELL.default, step=4, label=i18n("explain_cell"))
                 steps = gr.Slider(*lim.CURVE_STEPS.range, value=lim.CURVE_STEPS.default, step=1,
                                   label=i18n("explain_steps"))  # fmt: skip
@@ -537,6 +544,10 @@ def explain_tab() -> None:
     fm_btn.click(on_feature_maps, [image, checkpoint, fm_stage, k], [grid, fm_caption], api_name="feature_maps",
                  preprocess=False, **TORCH)  # fmt: skip
     checkpoint.change(on_explain_checkpoint, checkpoint, [chosen, sanity_stage, fm_stage], **PRIVATE)
+    return [
+        (checkpoint, lambda lang: gr.update(choices=classify.checkpoint_choices(lang))),
+        (scores, lambda lang: gr.update(headers=explaining.score_headers(lang))),
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ the app
@@ -556,7 +567,7 @@ def build_demo() -> gr.Blocks:
         )
         with gr.Tabs():
             with gr.Tab(i18n("tab_classify"), id="classify"):
-                banner = classify_tab()
+                made = classify_tab()
             with gr.Tab(i18n("tab_latency"), id="latency"):
                 latency_tab(lang)
             with gr.Tab(i18n("tab_lab"), id="lab"):
@@ -564,11 +575,11 @@ def build_demo() -> gr.Blocks:
             with gr.Tab(i18n("tab_walkthrough"), id="walkthrough"):
                 lang_inputs, lang_outputs = walkthrough_tab(lang)
             with gr.Tab(i18n("tab_explain"), id="explain"):
-                explain_tab()
+                made += explain_tab()
         # The language switch and the browser's language change the whole page, wired once it is all built.
-        page = ui_i18n.PageText.of(demo, skip=lang_outputs)
-        outputs = [*lang_outputs, *page.blocks, *([banner] if banner is not None else [])]
-        switch, first_page = page_language(page, banner)
+        page = ui_i18n.PageText.of(demo, skip=lang_outputs, made=made)
+        outputs = [*lang_outputs, *page.blocks]
+        switch, first_page = page_language(page)
         lang.input(switch, lang_inputs, outputs, js=ui_i18n.cookie_js(len(lang_inputs)), **PRIVATE)
         demo.load(first_page, lang_inputs[1:], outputs, **PRIVATE)
     return demo

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,28 +54,36 @@ def templates(block: Block) -> dict[str, Any]:
     return found
 
 
+Made = Callable[[str], dict[str, Any]]
+"""Text the server makes for a block, as a ``gr.update`` in a language (a banner, a picker's choices)."""
+
+
 @dataclass(frozen=True)
 class PageText:
-    """Every block of a page with translated texts, and those texts (Gradio's markers), in page order."""
+    """Every block of a page with translated texts, those texts (Gradio's markers), and the texts the server makes
+    for some of them (``made``), in page order: one update per block, so no block is an output twice."""
 
     blocks: tuple[Block, ...]
     texts: tuple[dict[str, Any], ...]
+    made: tuple[Made | None, ...]
 
     @classmethod
-    def of(cls, demo: gr.Blocks, skip: Iterable[Block] = ()) -> PageText:
-        """The page's translated blocks, except ``skip`` (e.g. outputs an event already updates)."""
-        left_out = {id(b) for b in skip}
-        found = [(b, t) for b in demo.blocks.values() if id(b) not in left_out and (t := templates(b))]
-        return cls(tuple(b for b, _ in found), tuple(t for _, t in found))
+    def of(cls, demo: gr.Blocks, skip: Iterable[Block] = (), made: Iterable[tuple[Block, Made]] = ()) -> PageText:
+        """The page's translated blocks and those with server-made text, except ``skip`` (e.g. outputs an event
+        already updates)."""
+        left_out, by_block = {id(b) for b in skip}, {id(b): fn for b, fn in made}
+        found = [(b, templates(b)) for b in demo.blocks.values() if id(b) not in left_out]
+        found = [(b, t) for b, t in found if t or id(b) in by_block]
+        return cls(tuple(b for b, _ in found), tuple(t for _, t in found), tuple(by_block.get(id(b)) for b, _ in found))
 
     def updates(self, lang: str) -> list[dict[str, Any]]:
         """One ``gr.update`` per block (same order as :attr:`blocks`) with its texts in ``lang``."""
         out = []
-        for texts in self.texts:
+        for texts, made in zip(self.texts, self.made, strict=True):
             update = {a: localize(t, lang) for a, t in texts.items() if a != "choices"}
             if "choices" in texts:
                 update["choices"] = [(localize(name, lang), value) for name, value in texts["choices"]]
-            out.append(gr.update(**update))
+            out.append({**gr.update(**update), **(made(lang) if made is not None else {})})
         return out
 
 

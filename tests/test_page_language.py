@@ -175,3 +175,32 @@ def test_the_predictions_payload_gives_the_shown_probability(hf_cache):
     assert shown == classify.Shown(0.25, "fp32", "fp32")
     assert classify.shown_probability(payload, "c", TEST_CHECKPOINT, "fp32") is None
     assert classify.shown_probability(None, "a", TEST_CHECKPOINT, "fp32") is None
+
+
+def test_the_switch_updates_each_block_once_and_the_server_made_texts(demo):
+    """A block with a translated label and server-made text (the checkpoint pickers) is one output, not two."""
+    switch = next(fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "switch")
+    ids = [b._id for b in switch.outputs]
+    assert len(ids) == len(set(ids))
+    zh = switch.fn("zh-CN", "efficientnetv2_s", "", 384)
+    assert len(zh) == len(switch.outputs)
+    pickers = [u for b, u in zip(switch.outputs, zh, strict=True) if "choices" in u and isinstance(b, gr.Dropdown)]
+    assert len(pickers) >= 2 and all(any("(内置)" in name for name, _ in u["choices"]) for u in pickers)
+    assert all(u.get("label") == "预训练权重" for u in pickers)  # the label kept beside the choices
+
+
+def test_the_checkpoint_states_are_translated():
+    en, zh = dict(classify.checkpoint_choices("en")), dict(classify.checkpoint_choices("zh-CN"))  # label -> name
+    assert sorted(en.values()) == sorted(zh.values())
+    assert any(label.endswith("(embedded)") for label in en) and any(label.endswith("(内置)") for label in zh)
+    assert not any(re.search(r"\((local file|cached|embedded|needs a download|needs its package)\)", label)
+                   for label in zh)  # fmt: skip
+
+
+def test_the_explain_tab_speaks_chinese():
+    from effnetv2.backend import explain
+
+    assert explain.score_headers("zh-CN")[2] == "删除曲线面积（越低越忠实）"
+    assert explain.score_headers("en") == explain.SCORE_HEADERS
+    view = explain.feature_maps(str(PHOTO), "embedded", "stage5", 4, "zh-CN")
+    assert "个通道" in view.caption and "channels at" not in view.caption

@@ -38,13 +38,11 @@ COLORMAPS = ["jet", "turbo", "viridis", "inferno"]
 _OPTIMIZED: LRUCache = LRUCache(2)
 
 
-_STATE_LABELS = {"local": "local file", "cached": "cached", "embedded": "embedded", "download": "needs a download",
-                 "install": "needs its package"}  # fmt: skip
-
-
-def checkpoint_choices() -> list[tuple[str, str]]:
-    """(label, name) for the picker: every checkpoint, saying which are usable now and which need a download."""
-    return [(f"{s.checkpoint.name} ({_STATE_LABELS[s.state]})", s.checkpoint.name) for s in checkpoint_statuses()]
+def checkpoint_choices(lang: str = DEFAULT_LANGUAGE) -> list[tuple[str, str]]:
+    """(label, name) for the picker: every checkpoint, saying which are usable now and which need a download
+    (the ``state_*`` strings: local file, cached, embedded, needs a download, needs its package)."""
+    return [(f"{s.checkpoint.name} ({ui_text('state_' + s.state, lang)})", s.checkpoint.name)
+            for s in checkpoint_statuses()]  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -276,3 +276,60 @@ UI.update(
         ),
     }
 )
+
+
+# The Explain tab's tables, charts, summaries and verdicts (the server makes them: ``backend/explain.py``).
+UI.update(
+    {
+        "x_method": ("method", "方法"),
+        "x_stage": ("stage", "阶段"),
+        "x_deletion_area": ("deletion area (low = faithful)", "删除曲线面积（越低越忠实）"),
+        "x_insertion_area": ("insertion area (high = faithful)", "插入曲线面积（越高越忠实）"),
+        "x_random_deletion": ("random deletion", "随机删除"),
+        "x_random_insertion": ("random insertion", "随机插入"),
+        "x_seconds": ("seconds", "秒"),
+        "x_map_caption": (
+            "{method} at {stage}: deletion {deletion:.2f}, insertion {insertion:.2f}",
+            "{method} @ {stage}：删除 {deletion:.2f}，插入 {insertion:.2f}",
+        ),
+        "x_summary": (
+            "Class {index} <strong>{label}</strong> (p = {p:.1%}); cells of {cell} px, {orders} random orders: "
+            "deletion {deletion:.3f}, insertion {insertion:.3f}. A faithful map deletes below and inserts above "
+            "chance. {maps} maps in {seconds:.1f} s.",
+            "类别 {index} <strong>{label}</strong>（p = {p:.1%}）；单元格 {cell} 像素，{orders} 种随机顺序：删除 "
+            "{deletion:.3f}，插入 {insertion:.3f}。忠实的解释图删除低于随机、插入高于随机。{maps} 张图，用时 "
+            "{seconds:.1f} 秒。",
+        ),
+        "x_deletion_title": ("deletion (lower is better)", "删除（越低越好）"),
+        "x_insertion_title": ("insertion (higher is better)", "插入（越高越好）"),
+        "x_random": ("random", "随机"),
+        "x_fraction_changed": ("fraction of cells changed", "被改变的单元格比例"),
+        "x_class_probability": ("class probability", "类别概率"),
+        "x_pass_line": ("pass below this after full randomization", "完全随机化后低于此线即通过"),
+        "x_randomized_to": ("randomized down to (cumulative, head first)", "随机化到（累积，从 head 开始）"),
+        "x_rank_correlation": ("Spearman rank correlation with the original map", "与原始解释图的 Spearman 秩相关"),
+        "x_sanity_line": (
+            "- <strong>{method}</strong>: {corr:+.2f} after full randomization: {verdict}",
+            "- <strong>{method}</strong>：完全随机化后为 {corr:+.2f}：{verdict}",
+        ),
+        "x_failed": (
+            "<strong>failed</strong> (its map hardly depends on the weights)",
+            "<strong>未通过</strong>（其解释图几乎不依赖权重）",
+        ),
+        "x_passed": ("passed", "通过"),
+        "x_all_passed": ("Every method passed.", "所有方法均通过。"),
+        "x_some_failed": ("<strong>Failed: {}.</strong>", "<strong>未通过：{}。</strong>"),
+        "x_feature_caption": (
+            "<strong>{stage}</strong>: {channels} channels at {h}x{w}; the {k} most active (mean activation over "
+            "the crop): {top}",
+            "<strong>{stage}</strong>：{channels} 个通道，分辨率 {h}x{w}；最活跃的 {k} 个"
+            "（在裁剪图上的平均激活）：{top}",
+        ),
+        "state_local": ("local file", "本地文件"),
+        "state_cached": ("cached", "已缓存"),
+        "state_embedded": ("embedded", "内置"),
+        "state_download": ("needs a download", "需要下载"),
+        "state_install": ("needs its package", "需要安装其软件包"),
+        "target_info": ("-1 = the top-1 class", "-1 = 概率最高的类别"),
+    }
+)
