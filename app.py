@@ -612,7 +612,9 @@ def main() -> None:
     # SIGTERM (a platform stopping the app) stops the server in order, as Ctrl-C does: its lifespan then removes
     # the app's temporary folder.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    queued(build_demo()).launch(**launch_options())
+    demo = queued(build_demo())
+    print(classify.startup_line(), flush=True)  # which weights serve, and why: the first line to read in a log
+    demo.launch(**launch_options())
 
 
 if __name__ == "__main__":

@@ -160,6 +160,8 @@ def test_a_chinese_browser_gets_the_whole_page_in_chinese(browser, tmp_path):
     empty = tmp_path / "hf"
     empty.mkdir()
     with app_process(env=shipped_env(), cache=empty) as app:
+        log = app.log.read_text(errors="replace")  # one start-up line: the weights that serve, and why
+        assert "serving tf_efficientnet_lite0.embedded (embedded), a fallback: the default" in log, log[-2000:]
         page = _open(browser, app.url, locale="zh-CN")
         expect(page.locator("#title")).to_contain_text("EffNetV2 探索器")
         expect(page.locator("#subtitle")).to_contain_text("看看 EfficientNetV2 看到了什么")

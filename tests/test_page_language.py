@@ -204,3 +204,14 @@ def test_the_explain_tab_speaks_chinese():
     assert explain.score_headers("en") == explain.SCORE_HEADERS
     view = explain.feature_maps(str(PHOTO), "embedded", "stage5", 4, "zh-CN")
     assert "个通道" in view.caption and "channels at" not in view.caption
+
+
+def test_the_startup_line_names_the_weights_the_fallback_and_the_backends(monkeypatch):
+    from effnetv2.checkpoints import DEFAULT_CHECKPOINT, EMBEDDED_CHECKPOINT
+
+    line = classify.startup_line(classify.Startup(EMBEDDED_CHECKPOINT, "notice"))
+    assert f"serving {EMBEDDED_CHECKPOINT} (embedded), a fallback: the default {DEFAULT_CHECKPOINT}" in line
+    monkeypatch.setenv("EFFNETV2_BACKENDS", "eager,openvino")
+    line = classify.startup_line(classify.Startup(DEFAULT_CHECKPOINT, None))
+    assert f"serving {DEFAULT_CHECKPOINT} (" in line and "fast-path backends: eager, openvino" in line
+    assert "\n" not in line

@@ -13,7 +13,7 @@ from typing import Any
 from huggingface_hub import constants
 
 from .. import costs
-from ..backends import served_by, served_dtype
+from ..backends import BACKENDS_ENV, allowed_backends, served_by, served_dtype
 from ..cache import LRUCache
 from ..checkpoints import DEFAULT_CHECKPOINT, EMBEDDED_CHECKPOINT, resolve_checkpoint
 from ..config import get_arch
@@ -69,6 +69,22 @@ def startup(lang: str = DEFAULT_LANGUAGE) -> Startup:
         )
     problem = notice or weights_problem(chosen.name, lang)
     return Startup(chosen.name, without_paths(problem) if problem else None)  # every visitor sees it
+
+
+def startup_line(start: Startup | None = None) -> str:
+    """One line for the server's log at start: the weights that serve, whether they stand in for the default
+    (and why), and the backends the fast path may choose among (it is chosen at the first classification)."""
+    start = start or startup()
+    status = checkpoint_status(start.checkpoint)
+    if start.checkpoint == DEFAULT_CHECKPOINT:
+        role = "the default" if status.usable else f"the default, not usable yet: {status.note}"
+    else:
+        role = f"a fallback: the default {DEFAULT_CHECKPOINT} is not on this machine"
+    backends = ", ".join(allowed_backends())
+    return (
+        f"EffNetV2 Explorer: serving {start.checkpoint} ({status.state}), {role}; fast-path backends: {backends} "
+        f"({BACKENDS_ENV}), chosen at the first classification"
+    )
 
 
 def inference_paths(lang: str = DEFAULT_LANGUAGE) -> list[tuple[str, str]]:
