@@ -181,18 +181,26 @@ def classify_tab() -> list[tuple[gr.Component, Callable[[str], dict]]]:
 
 @torch_event
 def on_latency(
-    model: str, blocks: str, size: float, batch: float, runs: float, device: str, dtype: str, lang: str,
-    progress=gr.Progress(),  # noqa: B008
+    model: str, blocks: str, size: float, batch: float, runs: float, device: str, dtype: str, threads: str,
+    lang: str, progress=gr.Progress(),  # noqa: B008
 ):  # fmt: skip
-    report = latency.measure(Blocks.parse(model, blocks), size, batch, runs, device, dtype, progress=progress)
+    report = latency.measure(
+        Blocks.parse(model, blocks), size, batch, runs, device, dtype, threads=threads, progress=progress
+    )
     lat = report.latency
-    return report.to_dict(), charts.latency_figure(lat, lang), charts.share_figure(lat, lang), charts.describe(lat)
+    return report.to_dict(), charts.latency_figure(lat, lang), charts.share_figure(lat, lang), latency.facts(lat, lang)
 
 
 def size_slider(value: int) -> gr.Slider:
     """An image-size slider; its value within EFFNETV2_MAX_IMAGE_SIZE when that is set lower."""
     bound = limits.IMAGE_SIZE
     return gr.Slider(bound.low, bound.high, value=min(value, bound.high), step=16, label=i18n("image_size"))
+
+
+def threads_dropdown() -> gr.Dropdown:
+    """ "auto" (1 or all threads, whichever runs faster right now) or a count: the thread count decides what a
+    measurement on a shared machine shows, so the page lets the visitor choose it and says which was used."""
+    return gr.Dropdown(latency.thread_choices(), value="auto", label=i18n("threads"))
 
 
 def latency_tab(lang: gr.Radio) -> None:
@@ -205,6 +213,7 @@ def latency_tab(lang: gr.Radio) -> None:
         runs = gr.Slider(limits.RUNS.low, limits.RUNS.high, value=limits.RUNS.default, step=1, label=i18n("runs"))
         device = gr.Dropdown(latency.device_choices(), value="auto", label=i18n("device"))
         dtype = gr.Dropdown(latency.dtype_choices(), value="fp32", label=i18n("dtype"))
+        threads = threads_dropdown()
     button = gr.Button(i18n("measure_btn"), variant="primary")
     plot = gr.Plot(label=i18n("latency_chart"), elem_id="latency-plot")
     share = gr.Plot(label=i18n("share_chart"))
@@ -212,7 +221,7 @@ def latency_tab(lang: gr.Radio) -> None:
     with gr.Accordion("JSON", open=False):
         result = gr.JSON()
 
-    inputs = [model, blocks, size, batch, runs, device, dtype, lang]
+    inputs = [model, blocks, size, batch, runs, device, dtype, threads, lang]
     button.click(on_latency, inputs, [result, plot, share, facts], api_name="latency", **TORCH)
 
 
@@ -221,11 +230,12 @@ def latency_tab(lang: gr.Radio) -> None:
 
 @torch_event
 def on_compare(
-    model: str, blocks: str, size: float, batch: float, runs: float, train: bool, lang: str,
+    model: str, blocks: str, size: float, batch: float, runs: float, train: bool, threads: str, lang: str,
     progress=gr.Progress(),  # noqa: B008
 ):  # fmt: skip
-    result = lab.compare(Blocks.parse(model, blocks), size, batch, runs, train, progress=progress)
-    return result.to_dict(), *lab.compare_figures(result, lang), lab.compare_table(result)
+    result = lab.compare(Blocks.parse(model, blocks), size, batch, runs, train, threads, progress=progress)
+    table = gr.update(value=lab.compare_table(result, lang), headers=lab.compare_headers(lang))
+    return result.to_dict(), *lab.compare_figures(result, lang), table, lab.summary(result, lang)
 
 
 def _lab_state(blocks: Blocks) -> tuple:
@@ -273,16 +283,20 @@ def lab_tab(demo: gr.Blocks, lang: gr.Radio) -> None:
     blocks = gr.Textbox(value=str(published), label=i18n("blocks"), interactive=False, elem_id="lab-blocks")
     with gr.Row():
         batch = gr.Slider(limits.BATCH.low, limits.BATCH.high, value=limits.BATCH.default, step=1, label=i18n("batch"))
-        runs = gr.Slider(limits.RUNS.low, limits.RUNS.high, value=limits.RUNS.default, step=1, label=i18n("runs"))
+        runs = gr.Slider(limits.LAB_ROUNDS.low, limits.LAB_ROUNDS.high, value=limits.LAB_ROUNDS.default, step=1,
+                         label=i18n("rounds"))  # fmt: skip
         train = gr.Checkbox(value=True, label=i18n("train_throughput"))
+        threads = threads_dropdown()
     table = gr.Dataframe(headers=walkthrough.stage_table_headers(EN), label=i18n("stage_table"), interactive=False)
     button = gr.Button(i18n("compare_btn"), variant="primary")
+    verdicts = gr.Markdown(elem_id="lab-verdicts")
     summary = gr.Dataframe(
-        headers=lab.COMPARE_HEADERS, label="baseline vs variant", interactive=False, elem_id="lab-summary"
+        headers=lab.compare_headers(EN), label=i18n("lab_table"), interactive=False, elem_id="lab-summary", wrap=True
     )
     stage_plot = gr.Plot(label=i18n("latency_chart"), elem_id="lab-plot")
     with gr.Row():
-        totals_plot, train_plot = gr.Plot(), gr.Plot()
+        totals_plot = gr.Plot(label=i18n("end_to_end"), elem_id="lab-totals")
+        train_plot = gr.Plot(label=i18n("train_chart"), elem_id="lab-train")
     with gr.Accordion("JSON", open=False):
         result = gr.JSON()
 
@@ -291,8 +305,8 @@ def lab_tab(demo: gr.Blocks, lang: gr.Radio) -> None:
     fused.input(lab_toggles, [model, fused], [blocks, table], **PRIVATE)
     demo.load(lab_table_rows, [model, blocks], [table], **PRIVATE)
     button.click(
-        on_compare, [model, blocks, size, batch, runs, train, lang],
-        [result, stage_plot, totals_plot, train_plot, summary], api_name="compare", **TORCH,
+        on_compare, [model, blocks, size, batch, runs, train, threads, lang],
+        [result, stage_plot, totals_plot, train_plot, summary, verdicts], api_name="compare", **TORCH,
     )  # fmt: skip
 
 

@@ -21,7 +21,7 @@ WARMUP = 2  # effnetv2.backend.latency.WARMUP
 
 
 def _latency(runs: int, batch: int = 8) -> list:
-    return ["efficientnetv2_b0", "", 224, batch, runs, "cpu", "fp32", "en"]
+    return ["efficientnetv2_b0", "", 224, batch, runs, "cpu", "fp32", "1", "en"]
 
 
 @pytest.fixture(scope="module")

@@ -146,16 +146,18 @@ def _context(model="efficientnet_b0", image_size=224, batch=1):
 
 def _result(medians, macs):
     stages = [
-        StageLatency(f"s{i}", m, m * 0.9, m * 1.2, 1, c) for i, (m, c) in enumerate(zip(medians, macs, strict=True))
+        StageLatency(f"s{i}", m, m * 0.5, m * 2.0, 1, c, m * 0.9, m * 1.2)
+        for i, (m, c) in enumerate(zip(medians, macs, strict=True))
     ]
     total = sum(medians) * 1.05
     return Latency(_context(), 5, 2, Spread(total, total, total), stages)
 
 
-def test_latency_figure_error_bars_are_p10_p90():
+def test_latency_figure_error_bars_are_the_medians_intervals():
     r = _result([2.0, 6.0, 2.0], [100, 100, 200])
     bar = charts.latency_figure(r).data[0]
     assert list(bar.y) == [2.0, 6.0, 2.0]
+    # the 95% interval of the median (0.9-1.2x here), not the spread of single runs (0.5-2x)
     assert bar.error_y.array[1] == pytest.approx(1.2) and bar.error_y.arrayminus[1] == pytest.approx(0.6)
     assert "device cpu" in charts.describe(r) and "threads 2" in charts.describe(r)
 
@@ -171,11 +173,12 @@ def test_shares_compare_macs_and_time():
 def test_throughput_and_scaling_figures():
     from effnetv2.profiling import TrainingComparison, TrainingPoint
 
-    pts = tuple(TrainingPoint.of("m", s, 4, Spread(s / 10, s / 12, s / 8)) for s in (256, 128))
+    pts = tuple(TrainingPoint.of("m", s, 4, Spread(s / 10, s / 12, s / 8, s / 11, s / 9)) for s in (256, 128))
     fig = charts.throughput_figure(TrainingComparison(pts, 4, 1, "too noisy"), "zh-CN")
     line = fig.data[0]
     assert list(line.x) == [128, 256]  # sorted by size
-    assert list(line.error_y.array) == pytest.approx([p.p90_images_per_s - p.images_per_s for p in pts[::-1]])
+    assert list(line.error_y.array) == pytest.approx([p.high_images_per_s - p.images_per_s for p in pts[::-1]])
+    assert list(line.error_y.arrayminus) == pytest.approx([p.images_per_s - p.low_images_per_s for p in pts[::-1]])
     assert "波动太大" in fig.layout.title.text  # the verdict is on the chart, in the reader's language
     layers = charts.layers_per_stage(["efficientnet_b0", "efficientnet_b4", "efficientnetv2_s"])
     assert layers["efficientnet_b0"] == [1, 2, 2, 3, 3, 4, 1] and layers["efficientnet_b4"] == [2, 4, 4, 6, 6, 8, 2]
@@ -193,9 +196,12 @@ def test_chart_titles_and_axes_are_in_the_readers_language():
     assert "dotted" in charts.scaling_figure(["efficientnet_b0"], "en").layout.title.text
 
 
-def test_totals_figure_shows_change_against_baseline():
-    fig = charts.totals_figure(["a", "b"], [10.0, 15.0], "t", "x")
-    assert list(fig.data[0].text) == ["baseline", "+50%"]
+def test_totals_figure_draws_intervals_and_the_given_labels():
+    fig = charts.totals_figure(["a", "b"], [10.0, 15.0], "t", "x", intervals=[(9.0, 12.0), (14.0, 15.5)],
+                               text=["baseline", "can't tell"])  # fmt: skip
+    bar = fig.data[0]
+    assert list(bar.text) == ["baseline", "can't tell"]
+    assert list(bar.error_y.array) == [2.0, 0.5] and list(bar.error_y.arrayminus) == [1.0, 1.0]
 
 
 # ------------------------------------------------------------------------------------------- bounds, presets
@@ -379,3 +385,43 @@ def test_bench_app_reads_the_precision_the_app_served():
         assert "served by plain PyTorch (eager)" in r.timing_markdown()  # which backend served it
     with pytest.raises(ValueError, match="names no precision"):
         bench_app._server_dtype("**3.0 ms** somewhere")
+
+
+# ------------------------------------------------------------------------------------------- the Lab's comparison
+def test_lab_defaults_compare_the_published_blocks_with_all_mbconv():
+    """The first click with the defaults compares something: the published FFFMMM against all-MBConv, with a
+    verdict per bar (a percentage only where the verdict found a difference) and the controls hatched."""
+    r = lab.compare(Blocks.parse(lab.DEFAULT_MODEL, None), 64, 1, 3, False, "1")
+    assert (r.baseline.blocks, r.variants[0].blocks) == ("MMMMMM", "FFFMMM")
+    per_stage, totals, train = lab.compare_figures(r, "zh-CN")
+    assert train is None
+    lat, _ = r.verdicts(0)
+    label = totals.data[0].text[1]
+    if lat.verdict in ("faster", "slower"):
+        assert label == f"{100 * (lat.ratio.value - 1):+.0f}%"
+    else:
+        assert label == ("无法判断" if lat.verdict == "can't tell" else "噪声太大")
+    assert totals.data[0].text[0] == "基线"
+    shapes = list(per_stage.data[0].marker.pattern.shape)
+    assert shapes == ["/", "", "", "", "/", "/", "/", "/"]  # stem, stages 4-6 and head are the same in both
+    text = lab.summary(r, "zh-CN")
+    assert "延迟" in text and "平均负载" in text and "使用 1 个线程" in text
+    rows = lab.compare_table(r, "en")
+    assert [row[0] for row in rows] == ["baseline MMMMMM", "FFFMMM"] and rows[1][5].startswith("FFFMMM @ 64px")
+    assert lab.compare_headers("zh-CN")[0] == "模块"
+
+
+def test_lab_rounds_refusal_names_the_labs_own_control():
+    with pytest.raises(BoundsError, match="rounds must be"):
+        lab.compare(Blocks.parse(lab.DEFAULT_MODEL, None), 64, 1, 10_000, False, "1")
+
+
+def test_walkthrough_measures_the_model_its_text_names():
+    """The text says "EfficientNet-B0 (all MBConv)": the measured model is that one, every stage MBConv."""
+    from effnetv2.backend import walkthrough
+    from effnetv2.backend import walkthrough_text as text
+    from effnetv2.config import get_arch
+
+    arch = get_arch(walkthrough.SHARES_MODEL)
+    assert arch.name == "efficientnet_b0" and set(arch.default_blocks) == {"M"}
+    assert "EfficientNet-B0 (all MBConv)" in text.section("problem_depthwise", "en")

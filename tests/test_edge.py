@@ -34,8 +34,8 @@ from effnetv2.testing.appserver import (  # sets GRADIO_TEMP_DIR before gradio i
     shipped_env,
 )
 
-LATENCY = ["efficientnetv2_b0", "", 64, 1, 1, "cpu", "fp32", "en"]  # model, blocks, size, batch, runs, ...
-COMPARE = ["efficientnetv2_b0", "MMMMMM", 64, 1, 1, False, "en"]  # model, blocks, size, batch, runs, train, lang
+LATENCY = ["efficientnetv2_b0", "", 64, 1, 1, "cpu", "fp32", "1", "en"]  # model, blocks, size, batch, runs, ...
+COMPARE = ["efficientnetv2_b0", "MMMMMM", 64, 1, 1, False, "1", "en"]  # model, blocks, size, batch, runs, train, lang
 UPLOAD_ONLY = "image must be a file uploaded to this server"
 
 

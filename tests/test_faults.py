@@ -209,12 +209,12 @@ def test_out_of_memory_is_one_line_and_the_server_keeps_serving(hf_cache):
     env |= {"EFFNETV2_MAX_REQUEST_MB": "1000000", "EFFNETV2_MAX_REQUEST_S": "100000"}
     with app_process(env) as app:
         c, proc = Client(app.url, verbose=False), app.proc
-        small = ("efficientnetv2_b0", "", 64, 1, 2, "cpu", "fp32", "en")
+        small = ("efficientnetv2_b0", "", 64, 1, 2, "cpu", "fp32", "1", "en")
         assert c.predict(*small, api_name="/latency")[0]["batch"] == 1  # warm: threads and model code loaded
         _, hard = resource.prlimit(proc.pid, resource.RLIMIT_AS)
         resource.prlimit(proc.pid, resource.RLIMIT_AS, (int(app.memory_mb()["VmSize"] * 2**20) + 3 * 2**30, hard))
         with pytest.raises(AppError) as err:  # 64 x 32 x 512 x 512 floats after the stem alone: 2 GiB
-            c.predict("efficientnetv2_b0", "", 1024, 64, 1, "cpu", "fp32", "en", api_name="/latency")
+            c.predict("efficientnetv2_b0", "", 1024, 64, 1, "cpu", "fp32", "1", "en", api_name="/latency")
         assert "out of memory for batch 64 at 1024 px on cpu: use a smaller batch or image size" in one_line(err.value)
         assert proc.poll() is None
         assert c.predict(*small, api_name="/latency")[0]["stages"]  # the next request is served

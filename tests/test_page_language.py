@@ -215,3 +215,12 @@ def test_the_startup_line_names_the_weights_the_fallback_and_the_backends(monkey
     line = classify.startup_line(classify.Startup(DEFAULT_CHECKPOINT, None))
     assert f"serving {DEFAULT_CHECKPOINT} (" in line and "fast-path backends: eager, openvino" in line
     assert "\n" not in line
+
+
+def test_no_interface_string_is_defined_twice():
+    """``UI.update`` of a key that exists silently replaces it (a merge once turned the Lab's "end-to-end
+    latency" into "end-to-end"): every key is written once in strings.py."""
+    import inspect
+
+    keys = re.findall(r'^\s+"([a-z0-9_ ]+)": \(', inspect.getsource(strings), re.M)
+    assert len(keys) == len(set(keys)) == len(strings.UI), sorted(k for k in keys if keys.count(k) > 1)

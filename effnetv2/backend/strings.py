@@ -60,10 +60,16 @@ UI: dict[str, tuple[str, str]] = {
     "compare_btn": ("Compare with the baseline", "与基线比较"),
     "train_throughput": ("Also measure training throughput", "同时测量训练吞吐量"),
     "lab_note": (
-        "Variants have random weights: only speed and size are compared, not accuracy. Results depend on the "
-        "hardware; the paper measured TPUv3 and V100 GPUs.",
+        "The baseline has every stage MBConv; the variant has the blocks chosen below (by default the published "
+        "ones, the paper's Fused-MBConv in the early stages; all MBConv gives an A/A run that shows the machine's "
+        "noise). Both are timed interleaved, and each difference gets a 95% interval and a verdict. Variants have "
+        "random weights: only speed and size are compared, not accuracy. Results depend on the hardware; the paper "
+        "measured TPUv3 and V100 GPUs.",
+        "基线的每个阶段都是 MBConv；变体使用下面选择的模块（默认为论文发布的结构，即前几个阶段使用 Fused-MBConv；"
+        "全部选 MBConv 则是一次 A/A 测量，显示机器本身的噪声）。两者交错计时，每个差异都给出 95% 区间和结论。"
         "变体使用随机权重：只比较速度和大小，不比较精度。结果取决于硬件；论文在 TPUv3 和 V100 GPU 上测量。",
     ),
+    "lab_table": ("baseline (all MBConv) vs variant", "基线（全部 MBConv）与变体"),
     "language": ("Language", "语言"),
     "stage_table": ("Stage table", "阶段表"),
     "diagram_stage": ("Draw the block of stage", "绘制该阶段的模块"),
@@ -82,8 +88,8 @@ UI: dict[str, tuple[str, str]] = {
     "gmacs": ("GMACs", "十亿次乘加"),
     "share_macs": ("share of MACs", "乘加占比"),
     "share_time": ("share of time", "耗时占比"),
-    "median_ms": ("median time (ms), bars p10-p90", "中位耗时（毫秒），误差线为 p10-p90"),
-    "images_per_s": ("training images / s, bars p10-p90", "训练图像数 / 秒，误差线为 p10-p90"),
+    "median_ms": ("median time (ms), bars: 95% interval", "中位耗时（毫秒），误差线为 95% 区间"),
+    "images_per_s": ("training images / s, bars: 95% interval", "训练图像数 / 秒，误差线为 95% 区间"),
     "verdict_supported": (
         "Smaller images train faster here, beyond the measurement's spread.",
         "在本机上，较小的图像训练更快，差异超出了测量的波动范围。",
@@ -93,8 +99,9 @@ UI: dict[str, tuple[str, str]] = {
         "在本机上，出现了较小图像比较大图像训练更慢的情况，差异超出了波动范围。",
     ),
     "verdict_too_noisy": (
-        "This machine was too noisy to tell: the spreads overlap. Measure again when it is idle.",
-        "本机测量波动太大，无法判断：各点的波动范围相互重叠。请在机器空闲时重新测量。",
+        "This machine was too noisy to tell: the 95% intervals of neighbouring sizes overlap. Measure again when "
+        "it is idle.",
+        "本机测量波动太大，无法判断：相邻尺寸的 95% 区间相互重叠。请在机器空闲时重新测量。",
     ),
     "layers_per_stage": ("Layers per stage", "每阶段层数"),
     "no_fused": ("No fused", "无 Fused"),
@@ -103,6 +110,69 @@ UI: dict[str, tuple[str, str]] = {
     "fused_1_7": ("Fused stage 1-7", "Fused 阶段 1-7"),
     "paper": ("paper", "论文"),
     "this_machine": ("this machine", "本机"),
+    # Measurements (effnetv2.measure): verdicts, the machine-noise line, the Lab's table.
+    "v_faster": (
+        "{variant} is {x}% faster than {baseline} (95% interval {lo}-{hi}%)",
+        "{variant} 比 {baseline} 快 {x}%（95% 区间 {lo}-{hi}%）",
+    ),
+    "v_slower": (
+        "{variant} is {x}% slower than {baseline} (95% interval {lo}-{hi}%)",
+        "{variant} 比 {baseline} 慢 {x}%（95% 区间 {lo}-{hi}%）",
+    ),
+    "v_cant_tell": (
+        "{variant} vs {baseline}: can't tell on this machine right now (noise ±{n}%)",
+        "{variant} 与 {baseline}：此刻在本机上无法判断（噪声 ±{n}%）",
+    ),
+    "v_control": (
+        "{variant} vs {baseline}: too noisy to tell: {part} is the same in both, yet measured {pct}% apart",
+        "{variant} 与 {baseline}：噪声太大，无法判断：{part} 在两者中完全相同，却测得相差 {pct}%",
+    ),
+    "v_sum": (
+        "{variant} vs {baseline}: too noisy to tell: a configuration's stages add up to {pct}% of its end-to-end time",
+        "{variant} 与 {baseline}：噪声太大，无法判断：某个配置各阶段之和为其端到端时间的 {pct}%",
+    ),
+    "v_aa": (
+        "A/A: the same configuration measured twice, so any difference is the machine's noise.",
+        "A/A：同一配置测量两次，因此任何差异都来自机器的噪声。",
+    ),
+    "m_latency": ("Latency", "延迟"),
+    "m_training": ("Training", "训练"),
+    "noise_quiet": ("quiet", "空闲"),
+    "noise_busy": ("busy", "繁忙"),
+    "noise_very_busy": ("very busy", "非常繁忙"),
+    "noise_line": (
+        "Machine {level}: load average {load} on {cores} cores, identical runs spread ±{spread}%. {threads}",
+        "机器{level}：{cores} 核上的平均负载为 {load}，相同运行的波动为 ±{spread}%。{threads}",
+    ),
+    "threads_auto": (
+        "{n} thread(s): {top} threads took {all} ms and 1 thread {one} ms just now.",
+        "使用 {n} 个线程：刚才 {top} 个线程耗时 {all} 毫秒，1 个线程耗时 {one} 毫秒。",
+    ),
+    "threads_fixed": ("{n} thread(s), as set.", "使用 {n} 个线程（按设置）。"),
+    "rounds_line": (
+        "{rounds} interleaved rounds in {seconds} s (stopped: {stopped}).",
+        "交错测量 {rounds} 轮，用时 {seconds} 秒（停止原因：{stopped}）。",
+    ),
+    "stopped_precision": ("intervals tight enough", "区间已足够窄"),
+    "stopped_max rounds": ("most rounds reached", "已达最多轮数"),
+    "stopped_budget": ("time budget spent", "时间预算已用完"),
+    "threads": ("Threads", "线程数"),
+    "rounds": ("Rounds (at most)", "轮数（最多）"),
+    "col_blocks": ("blocks", "模块"),
+    "col_latency": ("latency (95% interval)", "延迟（95% 区间）"),
+    "col_train": ("train images/s (95% interval)", "训练图像数/秒（95% 区间）"),
+    "col_verdict_latency": ("latency verdict", "延迟结论"),
+    "col_verdict_train": ("training verdict", "训练结论"),
+    "col_note": ("note", "备注"),
+    "end_to_end": ("end-to-end latency", "端到端延迟"),
+    "train_chart": ("training throughput", "训练吞吐量"),
+    "baseline": ("baseline", "基线"),
+    "bar_cant_tell": ("can't tell", "无法判断"),
+    "bar_too_noisy": ("too noisy", "噪声太大"),
+    "controls_note": (
+        "hatched bars: stages that are the same in both (controls)",
+        "斜线柱：两者中相同的阶段（对照）",
+    ),
 }
 
 
@@ -243,7 +313,6 @@ UI.update(
             "**{ms:.1f} 毫秒** —— 在 {device} 上解码、预处理并前向计算，精度 {dtype}（{path}），由 {backend} 执行，"
             "{checkpoint}",
         ),
-        "end_to_end": ("end-to-end", "端到端"),
         "v1_dotted_v2_solid": ("V1: dotted, V2: solid", "V1：虚线，V2：实线"),
         "share_percent": ("share (%)", "占比（%）"),
         "cam_caption": (

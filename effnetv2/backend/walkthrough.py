@@ -9,6 +9,7 @@ import functools
 from typing import Any
 
 from ..config import Blocks
+from ..errors import MemoryLimitError, TimeLimitError
 from ..model import create_model
 from ..paper import PAPER_TABLE3, TABLE3_MODEL
 from ..profiling import Progress, TrainingComparison, compare_training
@@ -19,9 +20,9 @@ from .strings import DEFAULT_LANGUAGE, ui_text
 
 THROUGHPUT_MODEL = "efficientnetv2_b0"
 THROUGHPUT_SIZES = (128, 160, 192, 224)
-SHARES_MODEL = "efficientnetv2_b0"
-"""The model whose per-stage shares of MACs and time are measured for "depthwise convolutions are slow".
-(The text names EfficientNet-B0, all MBConv; the app has always measured V2-B0. Kept as it was.)"""
+SHARES_MODEL = "efficientnet_b0"
+"""The model whose per-stage shares of MACs and time are measured for "depthwise convolutions are slow": the
+text names EfficientNet-B0 (all MBConv), and this is it (V2-B0, measured before, has Fused-MBConv stages)."""
 DIAGRAM_MODEL = "efficientnetv2_s"
 DIAGRAM_STAGES = (2, 4)
 """A Fused-MBConv and an MBConv stage of V2-S, drawn side by side."""
@@ -103,10 +104,20 @@ def throughput_vs_size(
 
     The verdict says whether this machine's noise allows the claim "smaller images train faster" to be read
     from it (:func:`~effnetv2.profiling.compare_training` warms every size up first and interleaves them).
+    The button has no size control, so where the request would not fit this server's time or memory limits the
+    page adapts instead of refusing: it drops the largest sizes (keeping at least two); the chart shows the
+    sizes that were measured.
     """
     net = create_model(model)
-    setups = [(model, net, size) for size in sorted(sizes)]
-    return compare_training(setups, batch=TRAIN_BATCH.default, progress=progress, policy=TRAINING_POLICY)
+    kept = sorted(sizes)
+    while True:
+        setups = [(model, net, size) for size in kept]
+        try:
+            return compare_training(setups, batch=TRAIN_BATCH.default, progress=progress, policy=TRAINING_POLICY)
+        except (TimeLimitError, MemoryLimitError):
+            if len(kept) <= 2:
+                raise
+            kept = kept[:-1]
 
 
 def depthwise_latency(model: str = SHARES_MODEL, image_size: int = 224) -> LatencyReport:
