@@ -149,6 +149,10 @@ def test_walkthrough_switches_to_simplified_chinese(page):
     expect(page.get_by_role("tab", name="延迟")).to_be_visible()
     expect(page.get_by_role("button", name="在本机上测量四个 B4 变体")).to_be_visible()
     _shot(page, "walkthrough_zh")
+    # The switch's cookie reaches the text the server makes: the timing line of the next classification.
+    page.get_by_role("tab", name="分类").click()
+    page.get_by_role("button", name="分类", exact=True).click()
+    expect(page.locator("#timing")).to_contain_text("毫秒", timeout=TIMEOUT_MS)
 
 
 def test_a_chinese_browser_gets_the_whole_page_in_chinese(browser, tmp_path):

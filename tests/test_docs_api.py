@@ -39,5 +39,5 @@ def test_the_documented_calls_run_and_return_what_they_say(hf_cache_s, monkeypat
         assert label["confidences"] and "ms" in timing
         assert Path(namespace["overlay"]).is_file() and Path(namespace["crop"]).is_file()  # /gradcam's images
         assert Path(namespace["grid"]).is_file() and namespace["caption"]  # /feature_maps (names reused in the doc)
-        assert "FFFMMMM" in str(namespace["result"])  # the compare call's variant
+        assert "FFFMMMM" in str(namespace["result"]) and namespace["verdicts"]  # the compare call's variant
         assert namespace["verdict"] and namespace["summary"]
