@@ -143,7 +143,7 @@ def classify_tab() -> list[tuple[gr.Component, Callable[[str], dict]]]:
                 gr.Examples(EXAMPLES, inputs=image, label=i18n("examples"))
         with gr.Column(scale=1):
             label = gr.Label(num_top_classes=limits.TOPK.high, label=i18n("predictions"))
-            timing = gr.Markdown(elem_id="timing")
+            timing = gr.Markdown(label=i18n("timing_label"), elem_id="timing")
     with gr.Row():
         # JPEG, not PNG: encoding the returned images is part of every request's time.
         crop = gr.Image(type="pil", format="jpeg", label=i18n("crop"), interactive=False, height=300)
@@ -157,7 +157,7 @@ def classify_tab() -> list[tuple[gr.Component, Callable[[str], dict]]]:
         cam_class = gr.Dropdown([("top-1", -1)], value=-1, label=i18n("cam_class"), allow_custom_value=True)
         opacity = gr.Slider(*limits.OPACITY, value=0.5, step=0.05, label=i18n("opacity"))
         colormap = gr.Dropdown(classify.COLORMAPS, value=classify.COLORMAPS[0], label=i18n("colormap"))
-    cam_caption = gr.Markdown()
+    cam_caption = gr.Markdown(label=i18n("cam_caption_label"))
     cam_btn = gr.Button(i18n("gradcam_btn"))
 
     # preprocess=False: the handlers read the upload themselves (see `uploaded`).
@@ -535,7 +535,7 @@ def explain_tab() -> list[tuple[gr.Component, Callable[[str], dict]]]:
                                   label=i18n("explain_steps"))  # fmt: skip
                 ig = gr.Slider(*lim.IG_STEPS.range, value=lim.IG_STEPS.default, step=1, label=i18n("explain_ig_steps"))
             button = gr.Button(i18n("explain_btn"), variant="primary")
-    summary = gr.Markdown(elem_id="explain-summary")
+    summary = gr.Markdown(label=i18n("explain_summary"), elem_id="explain-summary")
     gallery = gr.Gallery(label=i18n("explain_atlas"), columns=5, height="auto", format="jpeg", elem_id="atlas")
     scores = gr.Dataframe(headers=explaining.SCORE_HEADERS, label=i18n("explain_scores"), interactive=False)
     curves = gr.Plot(label=i18n("explain_curves"))
@@ -543,13 +543,13 @@ def explain_tab() -> list[tuple[gr.Component, Callable[[str], dict]]]:
         sanity_stage = gr.Dropdown(stages, value=last, label=i18n("cam_stage"))
         sanity_btn = gr.Button(i18n("sanity_btn"))
     sanity_plot = gr.Plot(label=i18n("sanity_plot"))
-    verdict = gr.Markdown(elem_id="sanity-verdict")
+    verdict = gr.Markdown(label=i18n("sanity_verdict"), elem_id="sanity-verdict")
     with gr.Row():
         fm_stage = gr.Dropdown(stages[1:], value=last, label=i18n("feature_stage"))
         k = gr.Slider(*lim.TOP_CHANNELS.range, value=lim.TOP_CHANNELS.default, step=1, label=i18n("feature_k"))
         fm_btn = gr.Button(i18n("feature_btn"))
     grid = gr.Image(type="pil", format="jpeg", label=i18n("feature_grid"), interactive=False)
-    fm_caption = gr.Markdown()
+    fm_caption = gr.Markdown(label=i18n("feature_caption"))
 
     button.click(on_explain, [image, checkpoint, methods, chosen, target, cell, steps, ig],
                  [gallery, scores, curves, summary], api_name="explain", preprocess=False, **TORCH)  # fmt: skip

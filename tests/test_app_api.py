@@ -174,6 +174,14 @@ def test_the_api_listing_is_plain_english(client):
     assert classify_params["topk"]["python_type"]["description"].startswith("how many classes to return")
     assert "numeric value between 1 and 10" in classify_params["topk"]["python_type"]["description"]
     assert api["named_endpoints"]["/classify"]["description"].startswith("The top-k ImageNet classes")
+    named = api["named_endpoints"]
+    returns = {name: [r["label"] for r in named[name]["returns"]] for name in ("/classify", "/gradcam")}
+    assert returns == {
+        "/classify": ["Predictions", "Timing", "Class"],
+        "/gradcam": ["Grad-CAM", "What the model saw (resized and cropped)", "Grad-CAM caption"],
+    }
+    for name in ("/explain", "/sanity", "/feature_maps"):
+        assert all(r["label"] for r in api["named_endpoints"][name]["returns"]), name  # not value_123
     # What a person reads: view_api's printed listing.
     text = client.view_api(return_format="str", print_info=False)
     assert "translation_metadata" not in text and "inference path: fast" in text

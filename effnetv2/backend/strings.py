@@ -394,6 +394,12 @@ UI.update(
             "<strong>{stage}</strong>：{channels} 个通道，分辨率 {h}x{w}；最活跃的 {k} 个"
             "（在裁剪图上的平均激活）：{top}",
         ),
+        # Labels of texts the server makes: not shown on the page (show_label is off), they name the API's outputs.
+        "timing_label": ("Timing", "耗时"),
+        "cam_caption_label": ("Grad-CAM caption", "Grad-CAM 说明"),
+        "explain_summary": ("Atlas summary", "图集摘要"),
+        "sanity_verdict": ("Sanity verdict", "合理性检验结论"),
+        "feature_caption": ("Feature maps caption", "特征图说明"),
         "state_local": ("local file", "本地文件"),
         "state_cached": ("cached", "已缓存"),
         "state_embedded": ("embedded", "内置"),
