@@ -536,6 +536,15 @@ def served_by(model: Any) -> str:
     return model.describe(last) if last else describe(model)
 
 
+def served_dtype(model: Any, default: str = "fp32") -> str:
+    """The precision that served ``model``'s last call: a runtime backend runs fp32 whatever the eager fast path
+    chose (bf16 beside "served by OpenVINO" would be wrong); the eager model its own ``inference_dtype``."""
+    last = getattr(model, "last_backend", None)
+    if last == "eager":
+        model = model.eager
+    return getattr(model, "inference_dtype", None) or default
+
+
 def describe(model: Any) -> str:
     """Which backend serves ``model``'s requests, for people (any model: plain, eager, runtime)."""
     backend = getattr(model, "backend", None)

@@ -162,6 +162,31 @@ def _corrupt_cached(ckpt: Checkpoint, exc: CorruptWeightsError) -> CorruptWeight
     )
 
 
+HUB_PROBE_TIMEOUT_S = 2.0
+"""How long :func:`hub_reachable` waits for a TCP connection to the Hub: a reachable Hub answers within it, and
+an unreachable one costs this once, not huggingface_hub's ~23 s of retries (1 + 2 + 4 + 8 + 8 s)."""
+
+
+def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """Whether a TCP connection to the Hub's host (``HF_ENDPOINT``) opens within ``timeout`` seconds. False at
+    once when ``HF_HUB_OFFLINE`` is set. A probe, not a promise: a Hub that accepts and then fails still fails
+    in the download, with its own message."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlsplit(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def download(checkpoint: str | Checkpoint, *, revision: str | None = None, force: bool = False) -> Path:
     """Fetch a checkpoint's weights into the HF cache (or find them there); returns the verified file's path.
 
@@ -177,13 +202,17 @@ def download(checkpoint: str | Checkpoint, *, revision: str | None = None, force
 
         return verified_bytes(ckpt)[0]
     revision = revision or revision_from_env(ckpt)
+    # Unreachable Hub: the cache alone answers (a cached file, or LocalEntryNotFoundError -> one line) at once,
+    # instead of after huggingface_hub's retries.
+    cache_only = not hub_reachable()
     path = _hub_call(
         ckpt,
         revision,
         lambda: hf_hub_download(
-            ckpt.repo_id, ckpt.filename, revision=revision, force_download=force, library_name="effnetv2"
+            ckpt.repo_id, ckpt.filename, revision=revision, force_download=force, library_name="effnetv2",
+            local_files_only=cache_only,
         ),
-    )
+    )  # fmt: skip
     try:
         verify_safetensors(path)
     except CorruptWeightsError as exc:

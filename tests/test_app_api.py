@@ -157,3 +157,31 @@ def test_long_work_reports_progress_to_the_page(client):
     assert progress and kinds.index("progress") < kinds.index("process_completed")
     assert any(p["desc"].startswith("FFFMMMM @ 64px: warm-up") for p in progress), progress  # the variants, by name
     assert any(p["desc"].startswith("round ") for p in progress), progress  # then the interleaved rounds
+
+
+def test_the_api_listing_is_plain_english(client):
+    """view_api showed labels as {'key': 'ev2_image', '_type': 'translation_metadata'} (gr.I18n labels): every
+    label is now text, and every parameter has a description (the handler's docstring, else its label)."""
+    api = client.view_api(return_format="dict", print_info=False)
+    for name, endpoint in api["named_endpoints"].items():
+        for p in endpoint["parameters"] + endpoint["returns"]:
+            assert p["label"] is None or isinstance(p["label"], str), (name, p["label"])
+            assert "__i18n__" not in str(p["label"]) and "translation_metadata" not in str(p["label"])
+        for p in endpoint["parameters"]:
+            assert p["python_type"]["description"], (name, p["parameter_name"])
+    classify_params = {p["parameter_name"]: p for p in api["named_endpoints"]["/classify"]["parameters"]}
+    assert classify_params["image"]["label"] == "Image"
+    assert classify_params["topk"]["python_type"]["description"].startswith("how many classes to return")
+    assert "numeric value between 1 and 10" in classify_params["topk"]["python_type"]["description"]
+    assert api["named_endpoints"]["/classify"]["description"].startswith("The top-k ImageNet classes")
+    named = api["named_endpoints"]
+    returns = {name: [r["label"] for r in named[name]["returns"]] for name in ("/classify", "/gradcam")}
+    assert returns == {
+        "/classify": ["Predictions", "Timing", "Class"],
+        "/gradcam": ["Grad-CAM", "What the model saw (resized and cropped)", "Grad-CAM caption"],
+    }
+    for name in ("/explain", "/sanity", "/feature_maps"):
+        assert all(r["label"] for r in api["named_endpoints"][name]["returns"]), name  # not value_123
+    # What a person reads: view_api's printed listing.
+    text = client.view_api(return_format="str", print_info=False)
+    assert "translation_metadata" not in text and "inference path: fast" in text

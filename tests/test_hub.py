@@ -21,7 +21,7 @@ from effnetv2 import (
 from effnetv2.cache import LRUCache as ModelCache
 from effnetv2.cli import main
 from effnetv2.hub import cached_models, clear_cache, verify_safetensors, weights_from_env
-from effnetv2.testing.hubfake import add_to_hf_cache, hf_env, run_cli, run_scenario
+from effnetv2.testing.hubfake import add_to_hf_cache, hf_env, run_cli, run_python, run_scenario
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 B0 = "tf_efficientnetv2_b0.in1k"
@@ -302,10 +302,15 @@ def test_cli_download_and_a_corrupt_cached_copy_repaired_with_force(fake_hub, tw
     assert json.loads(result.stdout)[0]["top"][0].keys() == {"index", "label", "prob"}
 
 
-@pytest.mark.slow
 def test_unreachable_hub_and_nothing_cached(tmp_path):
-    """HF_ENDPOINT at a closed port: huggingface_hub retries for ~25 s, then the CLI prints one line."""
+    """HF_ENDPOINT at a closed port: one line at once, not after huggingface_hub's ~23 s of retries (the probe,
+    ``hub_reachable``, sends the download to the cache alone)."""
+    start = time.perf_counter()
+    run_cli(["download", "b0"], hf_env(tmp_path / "hub", offline=True))  # the same CLI, no network at all
+    offline = time.perf_counter() - start
+    start = time.perf_counter()
     result = run_cli(["download", "b0"], hf_env(tmp_path / "hub"))
+    elapsed = time.perf_counter() - start
     _one_line_cli_error(
         result,
         f"{B0_REPO}/model.safetensors is not in the Hugging Face cache",
@@ -313,6 +318,32 @@ def test_unreachable_hub_and_nothing_cached(tmp_path):
         "python -m effnetv2 download tf_efficientnetv2_b0.in1k",
         "--weights FILE or EFFNETV2_WEIGHTS=FILE",
     )
+    assert "Retrying in" not in result.stderr
+    assert elapsed - offline < 8, f"{elapsed:.1f} s against {offline:.1f} s offline: the retries (23 s) are back"
+
+
+def test_unreachable_hub_with_the_file_cached_loads_it_without_retries(b0_checkpoint, tmp_path):
+    """Online settings, Hub down, weights in the cache: the README's first example works offline."""
+    cache = tmp_path / "hub"
+    add_to_hf_cache(cache, B0_REPO, {"model.safetensors": b0_checkpoint})
+    got = run_scenario(
+        """
+import time
+start = time.perf_counter()
+attempt("load", lambda: load_pretrained("b0", device="cpu").checkpoint.name)
+attempt("seconds", lambda: time.perf_counter() - start)
+""",
+        hf_env(cache),
+    )
+    assert got["load"] == {"ok": "tf_efficientnetv2_b0.in1k"}
+    assert float(got["seconds"]["ok"]) < 10
+
+
+def test_the_probe_sees_a_running_hub_and_not_a_closed_port(fake_hub, tmp_path):
+    code = "from effnetv2.hub import hub_reachable; print(hub_reachable())"
+    assert run_python(code, hf_env(tmp_path / "hub", endpoint=fake_hub.url)).stdout.strip() == "True"
+    assert run_python(code, hf_env(tmp_path / "hub")).stdout.strip() == "False"
+    assert run_python(code, hf_env(tmp_path / "hub", endpoint=fake_hub.url, offline=True)).stdout.strip() == "False"
 
 
 def test_unknown_checkpoint_cli_in_a_fresh_interpreter(tmp_path):

@@ -80,7 +80,7 @@ def latency_figure(result: Latency, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
     c = result.context
     title = (
         f"{ui_text('latency_chart', lang)}: {c.model}, {_size(c.image_size)} px — "
-        f"Σ {result.stage_sum_ms:.1f} ms / end-to-end {result.total_ms:.1f} ms"
+        f"Σ {result.stage_sum_ms:.1f} ms / {ui_text('end_to_end', lang)} {result.total_ms:.1f} ms"
     )
     fig.update_yaxes(title_text=ui_text("median_ms", lang))
     return _style(fig, title)
@@ -102,7 +102,7 @@ def share_figure(result: Latency, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
     fig.add_bar(x=names, y=[100 * r[1] for r in rows], name=ui_text("share_macs", lang), marker_color="#9ca3af")
     fig.add_bar(x=names, y=[100 * r[2] for r in rows], name=ui_text("share_time", lang), marker_color=PALETTE[1])
     fig.update_layout(barmode="group")
-    fig.update_yaxes(title_text="%", ticksuffix="%")
+    fig.update_yaxes(title_text=ui_text("share_percent", lang), ticksuffix="%")
     c = result.context
     return _style(fig, f"{ui_text('share_chart', lang)}: {c.model} ({c.blocks})")
 
@@ -183,7 +183,7 @@ def throughput_figure(comparison: TrainingComparison, lang: str = DEFAULT_LANGUA
     )
     fig.update_xaxes(title_text=ui_text("image_size", lang), gridcolor="#e5e7eb")
     fig.update_yaxes(title_text=ui_text("images_per_s", lang), rangemode="tozero")
-    batch = f" (batch {pts[0].batch})" if pts else ""
+    batch = f" ({ui_text('batch', lang)} {pts[0].batch})" if pts else ""
     verdict = ui_text(f"verdict_{comparison.verdict.replace(' ', '_')}", lang)
     return _style(fig, f"{ui_text('measure_throughput', lang)}{batch}<br><sub>{verdict}</sub>")
 
@@ -217,4 +217,4 @@ def scaling_figure(models: Sequence[str] = SCALING_MODELS, lang: str = DEFAULT_L
             line={"dash": dash, "color": PALETTE[i % len(PALETTE)]},
         )
     fig.update_yaxes(title_text=ui_text("layers", lang), rangemode="tozero")
-    return _style(fig, ui_text("layers_per_stage", lang) + " (V1: dotted, V2: solid)")
+    return _style(fig, f"{ui_text('layers_per_stage', lang)} ({ui_text('v1_dotted_v2_solid', lang)})")
