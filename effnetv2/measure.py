@@ -228,8 +228,8 @@ class Schedule:
         return cls(runs, runs, math.inf, 0.0, max(warmup, 0), max(warmup, 8))
 
 
-LATENCY_SCHEDULE = Schedule(min_rounds=5, max_rounds=30, budget_s=6.0, precision=0.02)
-"""Comparisons of forward passes: at least 5 rounds, then until every ratio's interval is within +-2%, 30
+LATENCY_SCHEDULE = Schedule(min_rounds=5, max_rounds=100, budget_s=6.0, precision=0.02)
+"""Comparisons of forward passes: at least 5 rounds, then until every ratio's interval is within +-2%, 100
 rounds or 6 s of timed rounds (the Lab at its defaults: about 20-30 s in all on 2 quiet cores)."""
 TRAINING_SCHEDULE = Schedule(min_rounds=5, max_rounds=15, budget_s=12.0, precision=0.03, max_warmup=4)
 """Comparisons of training steps: a step takes 0.1-1 s on 2 cores, so fewer rounds than latency, within 12 s."""
@@ -425,6 +425,10 @@ def threads_used(call: Callable[[], object], requested: int | str = AUTO) -> Ite
         torch.set_num_threads(before)
 
 
+QUIET, BUSY = 1.2, 2.0
+"""Thresholds of :attr:`Noise.spread`: below 1.2 the machine is quiet, below 2 busy, else very busy."""
+
+
 @dataclass(frozen=True)
 class Noise:
     """How busy the machine was before a measurement: load average, and the spread of identical runs."""
@@ -432,13 +436,17 @@ class Noise:
     load: float | None
     cores: int
     spread: float
-    """(p90 - p10) / median of :data:`NOISE_RUNS` identical small convolutions, as a fraction."""
+    """p90 / p10 of :data:`NOISE_RUNS` identical small convolutions: 1.0 is a machine that does nothing else;
+    on a 2-core machine shared with a busy job it reached 10 and more."""
     threads: Threads | None = None
+
+    @property
+    def level(self) -> str:
+        return "quiet" if self.spread < QUIET else "busy" if self.spread < BUSY else "very busy"
 
     def line(self) -> str:
         load = "load n/a" if self.load is None else f"load average {self.load:.1f} on {self.cores} cores"
-        busy = "quiet" if self.spread < 0.10 else "busy" if self.spread < 0.5 else "very busy"
-        text = f"machine {busy}: {load}, identical runs spread +-{50 * self.spread:.0f}%"
+        text = f"machine {self.level}: {load}, identical runs vary {self.spread:.1f}x (p90/p10)"
         if self.threads is not None:
             text += f"; {self.threads.count} thread{'s' if self.threads.count > 1 else ''} ({self.threads.reason})"
         return text
@@ -448,6 +456,7 @@ class Noise:
             "load": self.load,
             "cores": self.cores,
             "spread": self.spread,
+            "level": self.level,
             "threads": None if self.threads is None else self.threads.to_dict(),
             "line": self.line(),
         }
@@ -464,12 +473,12 @@ def machine_noise(threads: Threads | None = None) -> Noise:
         run = timed(lambda: torch.nn.functional.conv2d(x, w, padding=1))
         run()
         ms = np.asarray([run()[TOTAL] for _ in range(NOISE_RUNS)])
-    p10, med, p90 = np.percentile(ms, [10, 50, 90])
+    p10, p90 = np.percentile(ms, [10, 90])
     try:
         load: float | None = os.getloadavg()[0]
     except OSError:
         load = None
-    return Noise(load, available_threads(), float((p90 - p10) / med), threads)
+    return Noise(load, available_threads(), float(p90 / p10), threads)
 
 
 @dataclass(frozen=True)

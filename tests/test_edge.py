@@ -124,7 +124,7 @@ TYPED = [
     ("latency", _with(LATENCY, 1, 123), "blocks must be text, got the number 123"),
     ("compare", _with(COMPARE, 2, "64"), "size must be a number from 32 to 640, got the string '64'"),
     ("compare", _with(COMPARE, 3, [1]), "batch must be a number from 1 to 16, got a list of 1"),
-    ("compare", _with(COMPARE, 4, "1"), "runs must be a number from 1 to 30, got the string '1'"),
+    ("compare", _with(COMPARE, 4, "1"), "runs must be a number from 1 to 100, got the string '1'"),
     ("compare", _with(COMPARE, 6, {"x": 1}), "threads must be one of its choices, got an object"),
     ("compare", _with(COMPARE, 7, {"x": 1}), "lang must be one of its choices, got an object"),
     ("compare", _with(COMPARE, 7, 7), "Value: 7 (type: <class 'int'>) is not in the list of choices"),  # Gradio's

@@ -205,5 +205,5 @@ def test_parse_threads_accepts_auto_and_counts():
 def test_noise_line_says_load_spread_and_threads():
     noise = measure.machine_noise(measure.Threads(1, "asked for"))
     line = noise.line()
-    assert line.startswith("machine ") and "identical runs spread" in line and "1 thread (asked for)" in line
+    assert line.startswith("machine ") and "identical runs vary" in line and "1 thread (asked for)" in line
     assert noise.spread >= 0 and noise.cores >= 1

@@ -221,7 +221,7 @@ def test_benchmark_json_keys_and_progress():
     assert set(d["stages"][0]) == {"name", "median_ms", "p10_ms", "p90_ms", "params", "macs", "low_ms", "high_ms"}
     assert d["total_low_ms"] <= d["total_ms"] <= d["total_high_ms"]
     assert d["images_per_s_low"] <= d["images_per_s"] <= d["images_per_s_high"]
-    assert d["noise"].startswith("machine ") and "identical runs spread" in d["noise"]
+    assert d["noise"].startswith("machine ") and "identical runs vary" in d["noise"]
     assert d["blocks"] == "MMMMMM" and d["image_size"] == SIZE
     assert "images_per_s" not in Benchmark(b.latency).to_dict()
     fractions = [f for f, _ in seen]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from .. import bounds, costs
+from ..measure import LATENCY_SCHEDULE
 
 
 def env_int(name: str, default: int) -> int:
@@ -29,9 +30,10 @@ def _from_env(bound: bounds.Bound, env: str, high: int, default: int | None = No
 
 TOPK = bounds.Bound("top-k", 1, 10, 5)
 RUNS = _from_env(bounds.RUNS, "EFFNETV2_MAX_RUNS", 30, default=5)
-LAB_ROUNDS = RUNS.renamed("rounds").narrowed(default=RUNS.high)
-"""The Lab's most rounds: as many as the app allows, since its comparisons stop once their intervals are tight
-(:data:`effnetv2.compare.LATENCY_SCHEDULE`) and its time budget bounds them anyway."""
+LAB_ROUNDS = bounds.RUNS.renamed("rounds").narrowed(high=LATENCY_SCHEDULE.max_rounds,
+                                                     default=LATENCY_SCHEDULE.max_rounds)  # fmt: skip
+"""The Lab's most rounds: its comparisons stop once their intervals are tight or their time budget is spent
+(:data:`effnetv2.measure.LATENCY_SCHEDULE`), so the cap is the schedule's, not the Latency tab's runs."""
 BATCH = _from_env(bounds.BATCH, "EFFNETV2_MAX_BATCH", 16)
 IMAGE_SIZE = _from_env(bounds.IMAGE_SIZE, "EFFNETV2_MAX_IMAGE_SIZE", 640)
 TRAIN_BATCH = _from_env(bounds.TRAIN_BATCH, "EFFNETV2_MAX_TRAIN_BATCH", 8)

@@ -141,8 +141,8 @@ UI: dict[str, tuple[str, str]] = {
     "noise_busy": ("busy", "繁忙"),
     "noise_very_busy": ("very busy", "非常繁忙"),
     "noise_line": (
-        "Machine {level}: load average {load} on {cores} cores, identical runs spread ±{spread}%. {threads}",
-        "机器{level}：{cores} 核上的平均负载为 {load}，相同运行的波动为 ±{spread}%。{threads}",
+        "Machine {level}: load average {load} on {cores} cores, identical runs vary {spread}x (p90/p10). {threads}",
+        "机器{level}：{cores} 核上的平均负载为 {load}，相同运行的波动为 {spread} 倍（p90/p10）。{threads}",
     ),
     "threads_auto": (
         "{n} thread(s): {top} threads took {all} ms and 1 thread {one} ms just now.",
@@ -159,6 +159,7 @@ UI: dict[str, tuple[str, str]] = {
     "threads": ("Threads", "线程数"),
     "rounds": ("Rounds (at most)", "轮数（最多）"),
     "col_blocks": ("blocks", "模块"),
+    "train_images_interval": ("training images/s [95% interval]", "训练图像数/秒 [95% 区间]"),
     "col_latency": ("latency (95% interval)", "延迟（95% 区间）"),
     "col_train": ("train images/s (95% interval)", "训练图像数/秒（95% 区间）"),
     "col_verdict_latency": ("latency verdict", "延迟结论"),

@@ -40,7 +40,7 @@ def noise_text(conditions: Conditions | None, lang: str = DEFAULT_LANGUAGE) -> s
     if conditions is None:
         return ""
     n = conditions.noise
-    level = "quiet" if n.spread < 0.10 else "busy" if n.spread < 0.5 else "very_busy"
+    level = n.level.replace(" ", "_")
     t = n.threads
     if t is None:
         threads = ""
@@ -54,7 +54,7 @@ def noise_text(conditions: Conditions | None, lang: str = DEFAULT_LANGUAGE) -> s
         level=ui_text(f"noise_{level}", lang),
         load="n/a" if n.load is None else f"{n.load:.1f}",
         cores=n.cores,
-        spread=_pct(50 * n.spread),
+        spread=f"{n.spread:.1f}",
         threads=threads,
     )
     if conditions.stopped:

@@ -57,7 +57,7 @@ def table3_headers(lang: str = DEFAULT_LANGUAGE) -> list[str]:
         f"V100 imgs/s ({p})",
         f"{ui_text('params', lang)} ({m})",
         f"{ui_text('gmacs', lang)} ({m})",
-        f"{ui_text('images_per_s', lang)} ({m})",
+        f"{ui_text('train_images_interval', lang)} ({m})",
     ]
 
 
