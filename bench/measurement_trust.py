@@ -61,7 +61,7 @@ CASES = {
     "ab_size": Case("B0 @ 160 vs @ 224", "efficientnetv2_b0", "FFFMMM", "FFFMMM", 224, 160, FASTER),
     "ab_blocks": Case(
         "B0 FFFMMM vs MMMMMM @ 224", "efficientnetv2_b0", "MMMMMM", "FFFMMM", 224, 224, None, True, FASTER
-    ),  # fmt: skip
+    ),
 }
 
 
