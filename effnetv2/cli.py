@@ -461,7 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
             help="CPU threads: a count, or auto (1 or all, whichever runs faster right now; default auto)",
         )
 
-    be = sub.add_parser("bench", help="per-stage latency (median, p10/p90) and optional training throughput")
+    be = sub.add_parser(
+        "bench", help="per-stage latency (median with its 95%% interval, p10/p90) and optional training throughput"
+    )
     be.add_argument("model", help=f"one of: {', '.join(list_models())}")
     be.add_argument("--blocks", help="one letter per stage: F = Fused-MBConv, M = MBConv")
     be.add_argument("--image-size", type=_positive_int, help="input size in pixels (default: the model's)")

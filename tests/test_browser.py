@@ -104,7 +104,7 @@ def test_lab_preset_then_compare(page):
     page.get_by_role("button", name="Compare with the baseline").click()
     expect(page.locator("#lab-plot .js-plotly-plot").first).to_be_visible(timeout=TIMEOUT_MS)
     expect(page.locator("#lab-summary")).to_contain_text("MMMMMM")
-    _shot(page, "lab")
+    _shot(page, "lab_aa")
 
 
 def test_table3_measured_columns_fit_the_screen(page):
