@@ -121,6 +121,13 @@ def sub_progress(progress: Progress | None, start: float, end: float, prefix: st
 # --- results ------------------------------------------------------------------------------------------------
 
 
+def _zero_width_by_default(result: Spread | StageLatency) -> None:
+    """A median given without its interval (built by hand, or from one run) gets a zero-width one."""
+    for name in ("low_ms", "high_ms"):
+        if getattr(result, name) is None:
+            object.__setattr__(result, name, result.median_ms)
+
+
 @dataclass(frozen=True)
 class Spread:
     """Median and 10th/90th percentiles of a list of times in ms, and the median's 95% interval (``low_ms`` to
@@ -134,10 +141,7 @@ class Spread:
     high_ms: float | None = None
 
     def __post_init__(self) -> None:
-        if self.low_ms is None:
-            object.__setattr__(self, "low_ms", self.median_ms)
-        if self.high_ms is None:
-            object.__setattr__(self, "high_ms", self.median_ms)
+        _zero_width_by_default(self)
 
     @classmethod
     def of(cls, samples_ms: Sequence[float]) -> Spread:
@@ -161,10 +165,7 @@ class StageLatency:
     high_ms: float | None = None
 
     def __post_init__(self) -> None:
-        if self.low_ms is None:
-            object.__setattr__(self, "low_ms", self.median_ms)
-        if self.high_ms is None:
-            object.__setattr__(self, "high_ms", self.median_ms)
+        _zero_width_by_default(self)
 
     def to_dict(self) -> dict:
         """``{"name", "median_ms", "p10_ms", "p90_ms", "params", "macs", "low_ms", "high_ms"}``: every JSON's

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..bounds import flag
-from ..compare import Comparison, Delta, controls
+from ..compare import Comparison, Delta, Variant, controls
 from ..compare import compare as run_compare
 from ..config import Blocks, get_arch, list_models
 from ..errors import BoundsError, MemoryLimitError
@@ -170,6 +170,25 @@ def _bar_label(diff: Difference | None, lang: str, per_time: bool) -> str:
     return ui_text("bar_cant_tell" if diff.verdict == CANT_TELL else "bar_too_noisy", lang)
 
 
+def _totals_figure(
+    result: Comparison,
+    lang: str,
+    title: str,
+    axis: str,
+    value: Callable[[Variant], float],
+    interval: Callable[[Variant], tuple[float, float]],
+    measure: int,
+):
+    """One bar per configuration with its interval, each variant labelled by its verdict on ``measure`` (0:
+    latency, in time; 1: training, in images/s)."""
+    labels = [_bar_label(None, lang, True)] + [
+        _bar_label(result.verdicts(i)[measure], lang, measure == 0) for i in range(len(result.variants))
+    ]
+    rows = result.rows
+    return charts.totals_figure(_labels(result), [value(v) for v in rows], ui_text(title, lang), axis,
+                                intervals=[interval(v) for v in rows], text=labels)  # fmt: skip
+
+
 def compare_figures(result: Comparison, lang: str = DEFAULT_LANGUAGE) -> tuple:
     """Per-stage latency side by side (controls hatched), end-to-end latency and training images/s (when
     measured), every bar with its 95% interval and labelled with its verdict against the baseline."""
@@ -177,30 +196,13 @@ def compare_figures(result: Comparison, lang: str = DEFAULT_LANGUAGE) -> tuple:
     same = set.intersection(*(set(controls((rows[0].blocks, rows[0].image_size), (v.blocks, v.image_size)))
                               for v in rows[1:])) if len(rows) > 1 else set()  # fmt: skip
     per_stage = charts.compare_figure([v.latency for v in rows], labels, lang, sorted(same))
-    lat_text = [_bar_label(None, lang, True)] + [
-        _bar_label(result.verdicts(i)[0], lang, True) for i in range(len(result.variants))
-    ]
-    totals = charts.totals_figure(
-        labels,
-        [v.latency.total_ms for v in rows],
-        ui_text("end_to_end", lang),
-        "ms",
-        intervals=[(float(v.latency.total.low_ms), float(v.latency.total.high_ms)) for v in rows],
-        text=lat_text,
-    )
+    totals = _totals_figure(result, lang, "end_to_end", "ms", lambda v: v.latency.total_ms,
+                            lambda v: (float(v.latency.total.low_ms), float(v.latency.total.high_ms)), 0)  # fmt: skip
     throughput = None
     if all(v.throughput is not None for v in rows):
-        train_text = [_bar_label(None, lang, False)] + [
-            _bar_label(result.verdicts(i)[1], lang, False) for i in range(len(result.variants))
-        ]
-        throughput = charts.totals_figure(
-            labels,
-            [v.throughput.images_per_s for v in rows],
-            ui_text("train_chart", lang),
-            ui_text("images_per_s", lang),
-            intervals=[v.throughput.images_per_s_interval for v in rows],
-            text=train_text,
-        )
+        throughput = _totals_figure(result, lang, "train_chart", ui_text("images_per_s", lang),
+                                    lambda v: v.throughput.images_per_s, lambda v: v.throughput.images_per_s_interval,
+                                    1)  # fmt: skip
     return per_stage, totals, throughput
 
 
