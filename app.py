@@ -21,7 +21,7 @@ os.environ["GRADIO_TEMP_DIR"] = str(uploads.claim_temp_dir())
 
 import gradio as gr
 
-from effnetv2 import ui
+from effnetv2 import settings, ui
 from effnetv2.backend import charts, classify, diagrams, lab, latency, limits, strings, walkthrough
 from effnetv2.backend import explain as explaining
 from effnetv2.backend import walkthrough_text as text
@@ -474,7 +474,9 @@ def build_demo() -> gr.Blocks:
 def launch_options() -> dict[str, Any]:
     """Settings for ``demo.launch``: bounded uploads, disk and sessions (:func:`app_kwargs`), a public share link
     only when GRADIO_SHARE=true asks for one, host/port from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (else
-    127.0.0.1, Gradio's default)."""
+    127.0.0.1, Gradio's default). A bad ``EFFNETV2_*`` value stops the start here, in one line naming it, its value
+    and its range (``effnetv2.settings``), rather than failing every request."""
+    settings.exit_if_unusable()
     return {
         "max_file_size": limits.MAX_FILE_SIZE,
         "state_session_capacity": limits.SESSION_CAPACITY,
@@ -498,7 +500,8 @@ def main() -> None:
     # SIGTERM (a platform stopping the app) stops the server in order, as Ctrl-C does: its lifespan then removes
     # the app's temporary folder.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    queued(build_demo()).launch(**launch_options())
+    options = launch_options()  # first: a bad setting stops the start before the tabs are built
+    queued(build_demo()).launch(**options)
 
 
 if __name__ == "__main__":

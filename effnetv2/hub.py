@@ -23,6 +23,7 @@ from typing import Literal
 
 import torch
 
+from . import settings
 from .cache import LRUCache
 from .checkpoints import (
     CHECKPOINTS,
@@ -44,10 +45,10 @@ from .errors import (
 from .model import EfficientNet, create_model
 from .preprocess import EvalTransform
 
-WEIGHTS_ENV = "EFFNETV2_WEIGHTS"
+WEIGHTS_ENV = settings.WEIGHTS.name
 """A local ``.safetensors`` file to use instead of the Hub: ``FILE`` (for any checkpoint) or
 ``CHECKPOINT=FILE`` entries separated by ``os.pathsep`` (``:`` on Linux/macOS)."""
-REVISION_ENV = "EFFNETV2_REVISION"
+REVISION_ENV = settings.REVISION.name
 """The Hub revision (branch, tag or commit) to load: ``REVISION`` (for any checkpoint) or ``CHECKPOINT=REVISION``
 entries separated by ``os.pathsep``. Explicit ``revision=`` / ``--revision`` wins."""
 

@@ -171,7 +171,7 @@ def app_kwargs() -> dict[str, Any]:
     gate = Middleware(
         uploads.UploadGate,
         budget=budget,
-        max_bytes=limits.size_bytes(limits.MAX_FILE_SIZE),
+        max_bytes=limits.MAX_FILE_SIZE,
         timeout_s=limits.UPLOAD_TIMEOUT_S,
     )
     return {"middleware": [guard, gate], "lifespan": uploads.lifespan(budget)}

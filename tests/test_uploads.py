@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from effnetv2.backend import limits
 from effnetv2.backend.uploads import TEMP_PREFIX, DiskBudget
 from effnetv2.testing.abuse import cut_off_upload, stalled_upload
 from effnetv2.testing.appserver import PHOTO, TEST_CHECKPOINT, AppProcess, app_process, rest_call
@@ -156,13 +155,3 @@ def test_pruning_drops_expired_files_then_the_oldest_beyond_the_budget_but_spare
     assert not budget.reserve(4 * KB) and budget.reserve(3 * KB) and not budget.reserve(1)
     budget.release(3 * KB)
     assert budget.reserve(3 * KB)
-
-
-def test_sizes_are_read_as_launch_reads_them():
-    """``EFFNETV2_MAX_FILE_SIZE`` is given to Gradio and to the upload gate: both must read it alike (units of
-    1024, as Gradio's ``max_file_size``); anything else is refused, and the setting then falls back to 10mb."""
-    assert limits.size_bytes("10mb") == 10 * 2**20 and limits.size_bytes("300kb") == 300 * KB
-    assert limits.size_bytes("1 GB") == 2**30 and limits.size_bytes("5000") == 5000 == limits.size_bytes(5000)
-    for bad in ("1.5mb", "ten", "mb", "-5kb"):
-        with pytest.raises(ValueError, match="a size must look like"):
-            limits.size_bytes(bad)
