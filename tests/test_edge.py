@@ -265,9 +265,13 @@ def test_an_unknown_endpoint_is_404_and_a_private_one_403(http, upload, route):
     works(http, "classify", upload)
 
 
-def test_an_unknown_event_index_on_the_queue_route_is_404(http, upload):
-    r = http.post("gradio_api/queue/join", json={"fn_index": 9999, "session_hash": "edge", "data": []})
-    assert r.status_code == 404 and assert_visitor_line(r.json()["error"]) == "no event with fn_index 9999"
+@pytest.mark.parametrize(
+    ("index", "said"), [(9999, 9999), ("9999", 9999), ("-1", -1), (9999.0, 9999), (" 7777 ", 7777)]
+)
+def test_an_unknown_event_index_on_the_queue_route_is_404(http, upload, index, said):
+    """FastAPI reads "9999" and 9999.0 as the index 9999 (lax integers), which Gradio then failed on (500)."""
+    r = http.post("gradio_api/queue/join", json={"fn_index": index, "session_hash": "edge", "data": []})
+    assert r.status_code == 404 and assert_visitor_line(r.json()["error"]) == f"no event with fn_index {said}"
     works(http, "classify", upload)
 
 

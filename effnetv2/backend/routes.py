@@ -3,7 +3,7 @@
 - ``POST /gradio_api/{call,call/v2,run,api}/NAME`` with an unknown NAME: 404 (Gradio raises, 500, and the
   connection is dropped); with a NAME marked private (UI plumbing, not on the API page): 403 (Gradio runs it).
 - ``POST /gradio_api/queue/join`` (the page's and gradio_client's route) naming an event index the app does not
-  have: 404 (Gradio: 500).
+  have, in any form FastAPI reads as one (``9999``, ``"9999"``, ``"-1"``, ``9999.0``): 404 (Gradio: 500).
 - A request body over :data:`~effnetv2.backend.limits.MAX_REQUEST_BYTES`: 413, before anything parses it
   (uploads have their own bound, ``launch(max_file_size=...)``, and are not counted here).
 - An upload Gradio cannot read (a part without a file name): 400 instead of 500.
@@ -25,6 +25,8 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from ..errors import shorten
 
@@ -158,13 +160,18 @@ def _quoted(name: str) -> str:
     return shorten("/" + name)
 
 
+_INDEX = TypeAdapter(int | None)
+"""How FastAPI reads ``fn_index`` (Gradio's ``PredictBody``: ``int | None``, lax): ``"9999"``, ``" -1 "`` and
+``9999.0`` are the integers 9999 and -1, which Gradio then looks up and fails on (500)."""
+
+
 def _fn_index(body: bytes) -> int | None:
-    """The ``fn_index`` of a queue/join body, when it is a JSON object with an integer one (else Gradio judges it)."""
+    """The ``fn_index`` of a queue/join body as Gradio will read it, when it reads one (else Gradio judges the
+    body: 422)."""
     try:
-        index = json.loads(body).get("fn_index")
-    except (ValueError, AttributeError):
+        return _INDEX.validate_python(json.loads(body).get("fn_index"))
+    except (ValueError, AttributeError):  # pydantic's ValidationError is a ValueError
         return None
-    return index if isinstance(index, int) and not isinstance(index, bool) else None
 
 
 def invalid_body(raw: bytes) -> str:
