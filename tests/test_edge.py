@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import httpx
 import pytest
@@ -126,7 +127,8 @@ TYPED = [
     ("compare", _with(COMPARE, 3, [1]), "batch must be a number from 1 to 16, got a list of 1"),
     ("compare", _with(COMPARE, 4, "1"), "runs must be a number from 1 to 30, got the string '1'"),
     ("compare", _with(COMPARE, 6, {"x": 1}), "lang must be one of its choices, got an object"),
-    ("compare", _with(COMPARE, 6, 7), "Value: 7 (type: <class 'int'>) is not in the list of choices"),  # Gradio's
+    # Gradio's own line; its "<class" would open a tag in the page's toast (public.inert)
+    ("compare", _with(COMPARE, 6, 7), "Value: 7 (type: &lt;class 'int'>) is not in the list of choices"),
     ("classify", [None, TEST_CHECKPOINT, "3", "plain"], "top-k must be a whole number from 1 to 10, got '3'"),
     ("classify", [None, TEST_CHECKPOINT, [3], "plain"], "top-k must be a whole number from 1 to 10, got [3]"),
     ("classify", [None, {"name": "b0"}, 3, "plain"], "checkpoint must be one of its choices, got an object"),
@@ -311,6 +313,26 @@ def test_a_10000_character_checkpoint_name_is_shortened(http, upload):
     refused(http, "classify", [upload, name, 3, "plain"], "unknown checkpoint 'bbbb")
     assert "(10000 characters)" in call(http, "classify", [upload, name, 3, "plain"])[1]
     refused(http, "latency", _with(LATENCY, 0, name), "not in the list of choices")  # Gradio's own check, cut
+    works(http, "classify", upload)
+
+
+MARKUP = '<a href="//evil.example">log in</a><form><input></form>'  # short: quoted whole
+
+
+def test_a_users_markup_in_an_error_is_text_not_html(http, client, upload):
+    """Gradio renders an error's message as HTML in the page's toast: a checkpoint named with a link and a form
+    showed a live link and a form. The message keeps the value, with no ``<`` that opens a tag."""
+    for kind, got in [
+        call(http, "classify", [upload, MARKUP, 3, "plain"]),
+        call(http, "latency", _with(LATENCY, 0, MARKUP)),
+    ]:
+        text = assert_visitor_line(got)
+        assert kind == "error" and "&lt;a href=" in text and "&lt;form" in text, text
+        assert not re.search(r"<[A-Za-z/!?]", text), text
+    with pytest.raises(AppError) as caught:
+        client.predict(handle_file(PHOTO), "<b>x</b><!-- -->", 3, "plain", api_name="/classify")
+    assert "&lt;b>x&lt;/b>&lt;!--" in str(caught.value)
+    assert visitor_text("choose batch <= 4, a < b") == "choose batch <= 4, a < b"
     works(http, "classify", upload)
 
 
