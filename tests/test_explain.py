@@ -389,6 +389,9 @@ def test_explain_endpoints_through_the_launched_app(app_client, tmp_path):
                             ({"stages": ["stage5", "stage6", "stage7", "head"]}, "choose at most 3 stages"),
                             ({"target": 1000}, "class must be from -1 to 999"),
                             ({"steps": 99}, "curve steps must be from 2 to 20"),
+                            ({"target": "5"}, "class must be a whole number from -1 to 999, got '5'"),
+                            ({"steps": " 1e1 "}, "curve steps must be a whole number from 2 to 20, got ' 1e1 '"),
+                            ({"cell": "16"}, "cell must be a whole number from 8 to 32, got '16'"),
                             ({"image": handle_file(str(broken))}, "")]:  # fmt: skip
         with pytest.raises(AppError) as err:
             atlas(**kwargs)
@@ -402,3 +405,7 @@ def test_explain_endpoints_through_the_launched_app(app_client, tmp_path):
     assert "112 channels at 14x14" in caption and Image.open(grid).size == (448, 224)
     with pytest.raises(AppError, match="channels must be from 1 to 32"):
         app_client.predict(img, "embedded", "stage5", 99, api_name="/feature_maps")
+    with pytest.raises(AppError, match="channels must be a whole number from 1 to 32, got '8'"):
+        app_client.predict(img, "embedded", "stage5", "8", api_name="/feature_maps")
+    with pytest.raises(AppError, match="class must be a whole number from -1 to 999, got '-1'"):
+        app_client.predict(img, "embedded", ["gradcam"], "stage7", "-1", api_name="/sanity")
