@@ -106,9 +106,10 @@ def _checkpoint(args: argparse.Namespace) -> str:
 
 
 def _file_error(image: str, exc: BaseException) -> str:
-    """One line for a file that failed, naming it (image errors already start with the file's name)."""
+    """One line for a file that failed, naming it once (image errors already start with the path as given, or
+    with the file's name)."""
     message = first_line(exc)
-    return message if message.startswith(Path(image).name) else f"{image}: {message}"
+    return message if message.startswith((f"{image}:", Path(image).name)) else f"{image}: {message}"
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

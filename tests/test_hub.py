@@ -147,6 +147,7 @@ def test_unreadable_images_in_the_cli(b0_checkpoint, tmp_path, capsys):
     assert code == 2 and "cut.jpg: cannot be decoded (truncated or corrupt?)" in err
     code, err = _cli([*argv, str(tmp_path / "missing.jpg")], capsys)
     assert code == 2 and "missing.jpg: no such image file" in err
+    assert err.count("missing.jpg") == 1, err  # the path once (was "X: X: no such image file")
     code, err = _cli(
         [*argv, str(ASSETS / "chelsea.jpg"), "--device", "cuda:7" if torch.cuda.is_available() else "cuda"], capsys
     )
