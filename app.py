@@ -490,10 +490,12 @@ def launch_options() -> dict[str, Any]:
 
 
 def queued(demo: gr.Blocks) -> gr.Blocks:
-    """``demo`` with its queue: bounded (``limits.QUEUE_SIZE``), one job at a time unless an event says otherwise."""
+    """``demo`` with its queue: bounded (``limits.QUEUE_SIZE``), one job at a time unless an event says otherwise,
+    and the only way in: ``api_open=False`` closes ``/gradio_api/run/NAME``, where Gradio runs a call at once,
+    beside the queue and its bound (``effnetv2.backend.routes`` says so in one line)."""
     for name, value in GRADIO_QUEUE_ENV.items():
         os.environ.setdefault(name, value)
-    return demo.queue(max_size=limits.QUEUE_SIZE, default_concurrency_limit=1)
+    return demo.queue(max_size=limits.QUEUE_SIZE, default_concurrency_limit=1, api_open=False)
 
 
 def main() -> None:

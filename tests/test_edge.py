@@ -222,7 +222,7 @@ def test_null_or_a_wrong_number_of_values_gets_one_line(http, upload, api, data,
     works(http, api, upload)
 
 
-# -- the same through gradio_client and /gradio_api/run ----------------------------------------------------------
+# -- the same through gradio_client; /gradio_api/run -------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -242,14 +242,23 @@ def test_gradio_client_gets_the_same_line(client, api, args, message):
     assert labels(label) == expected_labels(PHOTO)
 
 
-def test_the_run_route_says_the_line_too(http, upload):
-    r = http.post("gradio_api/run/latency", json={"data": _with(LATENCY, 3, "64")})
-    assert r.status_code == 400  # Gradio answers 500 on this route; a refused request is the client's to fix
-    assert "batch must be a number from 1 to 16, got the string '64'" in assert_visitor_line(r.json()["error"])
-    r = http.post("gradio_api/run/compare", json={"data": _with(COMPARE, 2, 10_000)})  # Gradio's own bound
-    assert r.status_code == 400 and "greater than maximum value 640" in assert_visitor_line(r.json()["error"])
-    r = http.post("gradio_api/run/classify", json={"data": [upload, TEST_CHECKPOINT, 3, "plain"]})
-    assert r.status_code == 200 and labels(r.json()["data"][0]) == expected_labels(PHOTO)
+def test_the_run_route_is_closed_so_every_call_meets_the_queue_bound(http, upload):
+    """Gradio ran ``/gradio_api/run/NAME`` at once, beside its queue: with ``EFFNETV2_QUEUE_SIZE=4``, ``/call``
+    refused 5 of 10 concurrent requests and ``/run`` took all 10. Now 10 concurrent ``/run`` (and ``/api``) calls
+    are all refused in one line naming the bounded route, none of them runs, and ``/call`` still works."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(path: str) -> httpx.Response:
+        return http.post(f"gradio_api/{path}", json={"data": _with(LATENCY, 4, 30)})
+
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(run, ["run/latency"] * 8 + ["api/latency", "run/latency/"]))
+    for r in answers:
+        text = assert_visitor_line(r.json()["error"])
+        assert r.status_code == 404 and "is closed here: it would skip the queue" in text, text
+        assert "POST /gradio_api/call/latency" in text
+    works(http, "latency", upload)
+    works(http, "classify", upload)
 
 
 # -- item 8 and the HTTP guard -----------------------------------------------------------------------------------

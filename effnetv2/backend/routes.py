@@ -9,8 +9,10 @@
 - An upload Gradio cannot read (a part without a file name): 400 instead of 500.
 - A body FastAPI cannot validate (not JSON, ``data`` not a list): the 422 keeps its status, and its list of
   pydantic details becomes one line.
-- ``/gradio_api/run/NAME`` answers every error with 500; a refusal of the request (Gradio's error payload titled
-  :data:`REFUSAL`, as ``gr.Error`` is by default) becomes 400, with the same body.
+- ``POST /gradio_api/{run,api}/NAME`` for an endpoint the app has: 404, closed. Gradio runs such a call at once,
+  beside its queue, so it escaped the queue's bound (``EFFNETV2_QUEUE_SIZE=4``: ``/call`` refused 5 of 10
+  concurrent requests, ``/run`` took all 10 onto the one torch thread). ``app.queued`` closes it in Gradio too
+  (``queue(api_open=False)``); the guard says so in one line, naming the route that is bounded.
 - Any other exception before the response started: 500 with one line, the connection kept.
 
 Every refusal is ``{"error": "<one line>"}``. A plain ASGI middleware, free of Gradio: ``app.py`` gives it the
@@ -38,11 +40,13 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 API_PREFIX = "/gradio_api"
 REFUSAL = "Error"
-"""The title of Gradio's error payload when the request was refused (``gr.Error``'s default); ``app.py`` titles
-the errors it did not foresee otherwise, and those stay 500."""
+"""The title of Gradio's error payload when the request was refused (``gr.Error``'s default); ``effnetv2.ui``
+titles the errors it did not foresee "Server error"."""
 UPLOAD_PATH = f"{API_PREFIX}/upload"
 JOIN_PATH = f"{API_PREFIX}/queue/join"
 _NAMED_CALL = re.compile(rf"^{API_PREFIX}/(call/v2|call|run|api)/([^/]+)/?$")
+UNQUEUED = ("run", "api")
+"""The routes on which Gradio runs an event at once, beside its queue: closed (see the module's docstring)."""
 log = logging.getLogger(__name__)
 
 
@@ -103,8 +107,7 @@ class Guard:
                 await refuse(send, 404, f"no event with fn_index {index}")
                 return
             receive = _replay(body, receive)
-            run_route = bool(match := _NAMED_CALL.match(path)) and match.group(1) in ("run", "api")
-            send = _rewritten(send, run_route)
+            send = _rewritten(send)
         await self._run(scope, receive, send, upload=path == UPLOAD_PATH)
 
     def _endpoint_refusal(self, scope: Scope, name: str) -> tuple[int, str] | None:
@@ -114,6 +117,11 @@ class Guard:
             return 404, f"no API endpoint named {_quoted(name)}; the endpoints are {public}"
         if known[name] == "private":
             return 403, f"{_quoted(name)} is part of the page, not of the API; the endpoints are {public}"
+        if _NAMED_CALL.match(scope["path"]).group(1) in UNQUEUED:
+            return 404, (
+                f"{scope['path']} is closed here: it would skip the queue and its bound; POST "
+                f"{API_PREFIX}/call/{name} (then GET its event stream), or use gradio_client"
+            )
         return None
 
     async def _body(self, scope: Scope, receive: Receive) -> bytes | None:
@@ -187,41 +195,22 @@ def invalid_body(raw: bytes) -> str:
     return f"the request is not valid: {text.splitlines()[0][:200]}"
 
 
-def _refusal_status(raw: bytes) -> int:
-    """400 for Gradio's error payload of a refused request, else 500."""
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        return 500
-    refused = isinstance(payload, dict) and isinstance(payload.get("error"), str) and payload.get("title") == REFUSAL
-    return 400 if refused else 500
-
-
-def _rewritten(send: Send, run_route: bool) -> Send:
-    """A ``send`` that makes a 422 answer's body one line (:func:`invalid_body`) and, on the ``run`` route, a 500
-    that refused the request a 400; other answers pass unchanged."""
+def _rewritten(send: Send) -> Send:
+    """A ``send`` that makes a 422 answer's body one line (:func:`invalid_body`); other answers pass unchanged."""
     start: Message | None = None
     held: list[bytes] = []
 
     async def rewriting(message: Message) -> None:
         nonlocal start
-        if message["type"] == "http.response.start" and (
-            message["status"] == 422 or (run_route and message["status"] == 500)
-        ):
+        if message["type"] == "http.response.start" and message["status"] == 422:
             start = message
             return
         if start is None or message["type"] != "http.response.body":
             await send(message)
             return
         held.append(message.get("body", b""))
-        if message.get("more_body", False):
-            return
-        raw = b"".join(held)
-        if start["status"] == 422:
-            await refuse(send, 422, invalid_body(raw))
-        else:
-            await send({**start, "status": _refusal_status(raw)})
-            await send({"type": "http.response.body", "body": raw})
+        if not message.get("more_body", False):
+            await refuse(send, 422, invalid_body(b"".join(held)))
 
     return rewriting
 
