@@ -13,11 +13,13 @@ Lite0 when the default checkpoint cannot be had offline.
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import sys
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -56,6 +58,11 @@ CACHE_SIZE = 2
 """Loaded models kept in memory (least recently used goes first): V2-XL alone is 0.8 GB of fp32 weights."""
 
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
+HUB_MEMORY_S = 60.0
+"""How long this process trusts what the Hub last said: a file it found (asked again after this), and that it did
+not answer. Why: an unreachable Hub costs each call about 23 s of the client's retries (1+2+4+8+8 s), and a
+missing checkpoint then cost every request naming it that long; within this time the client runs in its own
+offline mode (``local_files_only``), which answers from the cache at once."""
 
 
 @dataclass
@@ -115,8 +122,34 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
-def _hub_call(ckpt: Checkpoint, revision: str | None, fetch: Callable[[], str]) -> Path:
-    """Run a huggingface_hub call; turn its exceptions into one-line errors that say what to do."""
+@dataclass
+class _HubMemory:
+    """What the Hub last said, for :data:`HUB_MEMORY_S` (see there): files found, and when it did not answer."""
+
+    found: dict[tuple[str, str | None], tuple[float, Path]] = field(default_factory=dict)
+    unreachable_at: float | None = None
+
+    def file(self, key: tuple[str, str | None]) -> Path | None:
+        at, path = self.found.get(key, (-math.inf, None))
+        return path if path is not None and time.monotonic() - at < HUB_MEMORY_S and path.is_file() else None
+
+    def silent_for(self) -> float | None:
+        """Seconds since the Hub last did not answer, while that is remembered; else None."""
+        if self.unreachable_at is None or time.monotonic() - self.unreachable_at >= HUB_MEMORY_S:
+            return None
+        return time.monotonic() - self.unreachable_at
+
+    def clear(self) -> None:
+        self.found.clear()
+        self.unreachable_at = None
+
+
+_HUB = _HubMemory()
+
+
+def _hub_call(ckpt: Checkpoint, revision: str | None, fetch: Callable[[], str], *, offline: bool = False) -> Path:
+    """Run a huggingface_hub call; turn its exceptions into one-line errors that say what to do, and remember when
+    the Hub did not answer (``offline``: the call was made in the client's offline mode because of that)."""
     from huggingface_hub import constants
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -130,7 +163,17 @@ def _hub_call(ckpt: Checkpoint, revision: str | None, fetch: Callable[[], str]) 
     try:
         return Path(fetch())
     except LocalEntryNotFoundError:
-        why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else f"the Hub ({constants.ENDPOINT}) is unreachable"
+        if constants.HF_HUB_OFFLINE:
+            why = "HF_HUB_OFFLINE is set"
+        elif offline:
+            silent = _HUB.silent_for() or 0.0
+            why = (
+                f"the Hub ({constants.ENDPOINT}) did not answer {silent:.0f} s ago (asked again "
+                f"{HUB_MEMORY_S - silent:.0f} s from now)"
+            )
+        else:
+            _HUB.unreachable_at = time.monotonic()
+            why = f"the Hub ({constants.ENDPOINT}) is unreachable"
         raise HubUnavailableError(
             f"{where} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and {why}: prefetch it on a "
             f"connected machine with `python -m effnetv2 download {ckpt.name}`, or use a local file with "
@@ -148,6 +191,7 @@ def _hub_call(ckpt: Checkpoint, revision: str | None, fetch: Callable[[], str]) 
         status = exc.response.status_code if exc.response is not None else "an error"
         raise HubError(f"the Hub ({constants.ENDPOINT}) answered {status} for {where}") from None
     except (ConnectionError, TimeoutError) as exc:
+        _HUB.unreachable_at = time.monotonic()
         raise HubUnavailableError(f"{where}: the Hub cannot be reached ({exc})") from None
     except _transport_errors() as exc:  # the connection dropped or timed out mid-download (after retries)
         raise HubUnavailableError(
@@ -178,18 +222,32 @@ def download(checkpoint: str | Checkpoint, *, revision: str | None = None, force
 
         return verified_bytes(ckpt)[0]
     revision = revision or revision_from_env(ckpt)
+    key = (ckpt.name, revision)
+    if not force and (known := _HUB.file(key)) is not None:
+        return known
+    offline = not force and _HUB.silent_for() is not None
     path = _hub_call(
         ckpt,
         revision,
         lambda: hf_hub_download(
-            ckpt.repo_id, ckpt.filename, revision=revision, force_download=force, library_name="effnetv2"
+            ckpt.repo_id, ckpt.filename, revision=revision, force_download=force, library_name="effnetv2",
+            local_files_only=offline,
         ),
-    )
+        offline=offline,
+    )  # fmt: skip
     try:
         verify_safetensors(path)
     except CorruptWeightsError as exc:
         raise _corrupt_cached(ckpt, exc) from None
+    _HUB.found[key] = (time.monotonic(), path)
     return path
+
+
+def fetched(checkpoint: str | Checkpoint, revision: str | None = None) -> Path | None:
+    """The verified file :func:`download` found for this checkpoint within :data:`HUB_MEMORY_S`, with no call to
+    the Hub; else None."""
+    ckpt = resolve_checkpoint(checkpoint)
+    return _HUB.file((ckpt.name, revision or revision_from_env(ckpt)))
 
 
 def _env_entry(var: str, what: str, checkpoint: str | Checkpoint) -> str | None:
@@ -229,8 +287,10 @@ _MODELS: LRUCache = LRUCache(CACHE_SIZE)
 
 
 def clear_cache() -> None:
-    """Forget the loaded models (e.g. to pick up a new commit of a checkpoint's main branch)."""
+    """Forget the loaded models and what the Hub last said (e.g. to pick up a new commit of a checkpoint's main
+    branch)."""
     _MODELS.clear()
+    _HUB.clear()
 
 
 def cached_models() -> list[tuple[str, str | None, str | None, str]]:

@@ -2,6 +2,7 @@
 local files, the in-memory model cache, and every failure as a one-line message (API type and CLI)."""
 
 import json
+import re
 import subprocess
 import threading
 import time
@@ -21,7 +22,7 @@ from effnetv2 import (
 from effnetv2.cache import LRUCache as ModelCache
 from effnetv2.cli import main
 from effnetv2.hub import cached_models, clear_cache, verify_safetensors, weights_from_env
-from effnetv2.testing.hubfake import add_to_hf_cache, hf_env, run_cli, run_scenario
+from effnetv2.testing.hubfake import add_to_hf_cache, hf_env, run_cli, run_python, run_scenario
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 B0 = "tf_efficientnetv2_b0.in1k"
@@ -314,6 +315,35 @@ def test_unreachable_hub_and_nothing_cached(tmp_path):
         "python -m effnetv2 download tf_efficientnetv2_b0.in1k",
         "--weights FILE or EFFNETV2_WEIGHTS=FILE",
     )
+
+
+HUB_MEMORY = """
+import time
+from effnetv2 import download
+from effnetv2.hub import fetched
+for name in ["xl", "xl", "b0", "b0"]:
+    start = time.perf_counter()
+    try:
+        out = "ok " + str(download(name) == fetched(name))
+    except Exception as exc:
+        out = type(exc).__name__ + " " + str(exc)
+    print(f"{time.perf_counter() - start:.2f}", out)
+"""
+
+
+@pytest.mark.slow
+def test_an_unreachable_hub_is_remembered_so_a_missing_checkpoint_answers_at_once(hf_cache, tmp_path):
+    """The first call for an uncached checkpoint pays the client's retries (~23 s at a closed port); within a
+    minute the next answers from the client's offline mode at once, saying when the Hub was asked, and a cached
+    checkpoint still loads (remembered once found: no second call to the Hub)."""
+    result = run_python(HUB_MEMORY, hf_env(hf_cache), timeout=300)
+    lines = [line.split(" ", 2) for line in result.stdout.strip().splitlines()]
+    assert len(lines) == 4, result.stderr[-3000:]
+    (first_s, first, why), (again_s, again, said), (_, b0, same), (b0_again_s, _, _) = lines
+    assert first == again == "HubUnavailableError" and "is unreachable" in why, why
+    assert float(again_s) < 5 < float(first_s), lines  # was ~23 s each time
+    assert re.search(r"\(http://127\.0\.0\.1:\d+\) did not answer \d+ s ago \(asked again \d+ s from now\)", said)
+    assert b0 == "ok" and same == "True" and float(b0_again_s) < 1
 
 
 def test_unknown_checkpoint_cli_in_a_fresh_interpreter(tmp_path):
