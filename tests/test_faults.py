@@ -204,7 +204,7 @@ def test_the_loader_and_the_model_cache_raced_from_threads_give_each_caller_its_
 
 def test_out_of_memory_is_one_line_and_the_server_keeps_serving(hf_cache):
     """The app with raised bounds and an address-space limit: a batch that cannot fit fails alone."""
-    env = {**os.environ, "EFFNETV2_MAX_BATCH": "256", "EFFNETV2_MAX_IMAGE_SIZE": "1024"}
+    env = {**os.environ, "EFFNETV2_MAX_BATCH": "64", "EFFNETV2_MAX_IMAGE_SIZE": "1024"}  # the engine's highest
     # the cost model would refuse this request up front (tests/test_costs.py); raised, the guard behind it runs
     env |= {"EFFNETV2_MAX_REQUEST_MB": "1000000", "EFFNETV2_MAX_REQUEST_S": "100000"}
     with app_process(env) as app:
