@@ -31,7 +31,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
-from .backend import limits, public, requests, routes, uploads
+from .backend import fetching, limits, public, requests, routes, uploads
 from .backend.torch_thread import run_on_torch_thread
 from .errors import EffNetV2Error
 
@@ -63,12 +63,19 @@ def torch_event(fn: Callable) -> Callable:
     The handler is async, so Gradio awaits it on its event loop instead of first moving it to a worker
     thread: one thread hop per request, not two. ``spaces.GPU`` is applied inside the thread hop: ZeroGPU may
     run the function in a forked worker, and a fork copies no threads.
+
+    A handler with a ``checkpoint`` parameter first has that checkpoint's weights fetched off the torch thread
+    (``effnetv2.backend.fetching``): a download, or an unreachable Hub, never holds the torch thread.
     """
     work = on_gpu(fn)
+    signature = inspect.signature(fn)
+    names_checkpoint = "checkpoint" in signature.parameters
 
     @functools.wraps(fn)
     async def handler(*args: Any, **kwargs: Any) -> Any:
         with shown_to_user():
+            if names_checkpoint:
+                await fetching.weights_ready(signature.bind_partial(*args, **kwargs).arguments.get("checkpoint"))
             return await run_on_torch_thread(work, *args, abandoned=client_gone(), **kwargs)
 
     return handler

@@ -9,6 +9,7 @@ import os
 import resource
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from effnetv2.testing.appserver import (
     expected_labels,
     labels,
     one_line,
+    rest_call,
     running_app,
 )
 from effnetv2.testing.hubfake import FakeHub, add_to_hf_cache, hf_env, run_cli, run_scenario, save_timm_checkpoint
@@ -220,3 +222,43 @@ def test_out_of_memory_is_one_line_and_the_server_keeps_serving(hf_cache):
         assert c.predict(*small, api_name="/latency")[0]["stages"]  # the next request is served
         label, _, _ = c.predict(handle_file(str(PHOTO)), TEST_CHECKPOINT, 3, "plain", api_name="/classify")
         assert labels(label) == expected_labels(checkpoint=TEST_CHECKPOINT)
+
+
+# -- an uncached checkpoint and an unreachable Hub: never on the torch thread ------------------------------------
+
+
+@pytest.mark.slow
+def test_a_checkpoint_the_hub_cannot_send_never_holds_the_torch_slot(hf_cache):
+    """``python app.py`` with the Hub at a closed port (not offline: the client retries, ~23 s a call). Four
+    requests naming the uncached ``xl`` and one naming the cached B0 at once: each ``xl`` request is answered within
+    seconds ("being fetched"), B0 is served meanwhile (it waited behind four fetches of ~23 s on the torch thread,
+    89 s in issue #26), and once the fetch has failed, ``xl`` is refused at once with the reason."""
+    import httpx
+
+    with app_process(env=hf_env(hf_cache)) as app, httpx.Client(base_url=app.url, timeout=120) as http:
+        r = http.post("gradio_api/upload", files={"files": PHOTO.open("rb")})
+        image = {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}}
+
+        def classify(checkpoint: str) -> tuple[float, str]:
+            start = time.perf_counter()
+            try:
+                rest_call(http, "classify", [image, checkpoint, 3, "plain"])
+                said = "ok"
+            except RuntimeError as exc:
+                said = str(exc)
+            return time.perf_counter() - start, said
+
+        with ThreadPoolExecutor(5) as pool:
+            xl = [pool.submit(classify, "xl") for _ in range(4)]
+            b0 = pool.submit(classify, TEST_CHECKPOINT)
+            answers = [f.result() for f in xl]
+            served = b0.result()
+        assert all(s < 15 and "are being fetched from the Hub" in said for s, said in answers), answers
+        assert served[1] == "ok" and served[0] < 30, served
+        deadline = time.monotonic() + 90
+        while "being fetched" in (said := classify("xl")[1]) and time.monotonic() < deadline:
+            time.sleep(2)  # the fetch ends after the client's retries, ~23 s
+        assert "is unreachable" in said or "did not answer" in said, said
+        seconds, said = classify("xl")
+        assert seconds < 5 and "did not answer" in said and "python -m effnetv2 download" in said, (seconds, said)
+        assert classify(TEST_CHECKPOINT)[1] == "ok"
