@@ -138,6 +138,9 @@ UPLOAD_MAX_AGE_S = Setting(
     "EFFNETV2_UPLOAD_MAX_AGE_S", 3600, "age at which an upload or a returned image is deleted", low=1, high=7 * 86400
 )
 UPLOAD_TIMEOUT_S = Setting("EFFNETV2_UPLOAD_TIMEOUT_S", 120, "seconds one upload may take", low=1, high=3600)
+BODY_TIMEOUT_S = Setting(
+    "EFFNETV2_BODY_TIMEOUT_S", 30, "seconds a request body (uploads aside) may take to arrive", low=1, high=3600
+)
 # What one request may cost (effnetv2.costs): the engine's too, for the CLI and the Python API.
 MAX_REQUEST_MB = Setting(
     "EFFNETV2_MAX_REQUEST_MB", None, "memory (MB) one request may use", low=1, high=10**8,

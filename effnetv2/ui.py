@@ -31,6 +31,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
+from . import settings
 from .backend import fetching, limits, public, requests, routes, uploads
 from .backend.torch_thread import run_on_torch_thread
 from .errors import EffNetV2Error
@@ -173,6 +174,8 @@ def app_kwargs() -> dict[str, Any]:
         events=event_indices,
         max_body=limits.MAX_REQUEST_BYTES,
         env=limits.MAX_REQUEST_BYTES_ENV,
+        body_timeout_s=limits.BODY_TIMEOUT_S,
+        timeout_env=settings.BODY_TIMEOUT_S.name,
     )
     budget = uploads.DiskBudget.from_limits(uploads.claim_temp_dir())
     gate = Middleware(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 
 import httpx
 import pytest
@@ -22,6 +23,7 @@ from effnetv2.backend import lab, limits
 from effnetv2.backend.public import visitor_text, without_paths
 from effnetv2.config import Blocks
 from effnetv2.errors import BoundsError, shorten
+from effnetv2.testing.abuse import stalled_call
 from effnetv2.testing.appserver import (  # sets GRADIO_TEMP_DIR before gradio is imported
     PHOTO,
     ROOT,
@@ -385,10 +387,15 @@ def test_the_classify_banner_names_no_server_path(monkeypatch, hf_cache):
     assert str(hf_cache) not in banner and "(…/model.safetensors)" in banner
 
 
-def test_the_body_bound_comes_from_the_environment_of_the_launched_app():
-    """``python app.py`` as deployed, with EFFNETV2_MAX_REQUEST_BYTES set: not a patched constant."""
-    env = {**shipped_env(), "EFFNETV2_MAX_REQUEST_BYTES": "4096"}
+def test_the_body_bounds_come_from_the_environment_of_the_launched_app():
+    """``python app.py`` as deployed, with EFFNETV2_MAX_REQUEST_BYTES and EFFNETV2_BODY_TIMEOUT_S set: not patched
+    constants. A call whose body trickles (announced, never finished) is answered 408 after the body timeout and
+    its connection closed; before, it held the connection for as long as the client liked."""
+    env = {**shipped_env(), "EFFNETV2_MAX_REQUEST_BYTES": "4096", "EFFNETV2_BODY_TIMEOUT_S": "2"}
     with app_process(env) as app, httpx.Client(base_url=app.url, timeout=60) as http:
+        start = time.monotonic()
+        line, closed = stalled_call(app.url)
+        assert " 408 " in f"{line} " and closed and time.monotonic() - start < 15, (line, closed)
         r = http.post("gradio_api/call/latency", json={"data": _with(LATENCY, 1, "M" * 5000)})
         assert r.status_code == 413
         assert "over the limit of 4 kB (EFFNETV2_MAX_REQUEST_BYTES)" in assert_visitor_line(r.json()["error"])

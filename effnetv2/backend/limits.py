@@ -78,6 +78,9 @@ UPLOAD_MAX_AGE_S = settings.UPLOAD_MAX_AGE_S.value()
 an hour ago, short enough that a busy server does not keep a day's uploads."""
 UPLOAD_TIMEOUT_S = settings.UPLOAD_TIMEOUT_S.value()
 """Time one upload may take to arrive; a client that stalls longer is cut off and its bytes are dropped."""
+BODY_TIMEOUT_S = settings.BODY_TIMEOUT_S.value()
+"""Time the body of any other request may take to arrive (a call's JSON: a few hundred bytes); a client that
+sends it a byte at a time is answered 408 and its connection closed (``effnetv2.backend.routes``)."""
 
 # The Explain tab (effnetv2.backend.explain): the engine's bounds, narrowed so that an atlas stays within seconds.
 CELL = bounds.CELL.narrowed(low=8, high=32)

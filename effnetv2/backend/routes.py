@@ -6,6 +6,9 @@
   have, in any form FastAPI reads as one (``9999``, ``"9999"``, ``"-1"``, ``9999.0``): 404 (Gradio: 500).
 - A request body over :data:`~effnetv2.backend.limits.MAX_REQUEST_BYTES`: 413, before anything parses it
   (uploads have their own bound, ``launch(max_file_size=...)``, and are not counted here).
+- A request body that has not arrived within :data:`~effnetv2.backend.limits.BODY_TIMEOUT_S`: 408, and the
+  connection is closed (a client that announces a body and sends it a byte at a time held a connection and a
+  task for as long as it liked; uploads have their own timeout, ``effnetv2.backend.uploads``).
 - An upload Gradio cannot read (a part without a file name): 400 instead of 500.
 - A body FastAPI cannot validate (not JSON, ``data`` not a list): the 422 keeps its status, and its list of
   pydantic details becomes one line.
@@ -22,6 +25,7 @@ endpoints (``endpoints(scope)``: name -> ``public``, ``undocumented`` or ``priva
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -61,9 +65,12 @@ def _size(n: int) -> str:
 
 
 async def refuse(send: Send, status: int, message: str) -> None:
-    """Answer with ``status`` and ``{"error": message}``."""
+    """Answer with ``status`` and ``{"error": message}``; after a 408 the server closes the connection (the rest
+    of the body may never come)."""
     body = json.dumps({"error": message}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 408:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -79,6 +86,8 @@ class Guard:
         events: Callable[[Scope], Collection[int]],
         max_body: int,
         env: str = "",
+        body_timeout_s: float = 30.0,
+        timeout_env: str = "",
     ) -> None:
         self.app = app
         self.endpoints = endpoints
@@ -87,6 +96,9 @@ class Guard:
         self.max_body = max_body
         self.env = env
         """The setting that raises ``max_body``, named in the 413 message."""
+        self.body_timeout_s = body_timeout_s
+        self.timeout_env = timeout_env
+        """The setting that changes ``body_timeout_s``, named in the 408 message."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -98,10 +110,10 @@ class Guard:
             if name is not None and (refusal := self._endpoint_refusal(scope, name)):
                 await refuse(send, *refusal)
                 return
-            body = await self._body(scope, receive)
-            if body is None:
-                setting = f" ({self.env})" if self.env else ""
-                await refuse(send, 413, f"the request body is over the limit of {_size(self.max_body)}{setting}")
+            try:
+                body = await self._body(scope, receive)
+            except _Refused as refusal:
+                await refuse(send, *refusal.args)
                 return
             if path == JOIN_PATH and (index := _fn_index(body)) is not None and index not in self.events(scope):
                 await refuse(send, 404, f"no event with fn_index {index}")
@@ -124,21 +136,29 @@ class Guard:
             )
         return None
 
-    async def _body(self, scope: Scope, receive: Receive) -> bytes | None:
-        """The whole body, or None as soon as it is known to be over the limit (from Content-Length, or while
-        reading a body sent without one)."""
+    async def _body(self, scope: Scope, receive: Receive) -> bytes:
+        """The whole body; :class:`_Refused` as soon as it is known to be over the limit (from Content-Length, or
+        while reading a body sent without one), or once it has taken longer than ``body_timeout_s``."""
         length = dict(scope.get("headers") or []).get(b"content-length")
+        too_big = _Refused(413, f"the request body is over the limit of {_size(self.max_body)}{_named(self.env)}")
         if length is not None and length.isdigit() and int(length) > self.max_body:
-            return None
+            raise too_big
+        deadline = asyncio.get_running_loop().time() + self.body_timeout_s
         chunks, size, more = [], 0, True
         while more:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - asyncio.get_running_loop().time())
+            except asyncio.TimeoutError:  # builtin TimeoutError from Python 3.11 on
+                raise _Refused(
+                    408,
+                    f"the request body did not arrive within {self.body_timeout_s:g} s{_named(self.timeout_env)}",
+                ) from None
             if message["type"] != "http.request":
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                return None
+                raise too_big
             chunks.append(chunk)
             more = message.get("more_body", False)
         return b"".join(chunks)
@@ -162,6 +182,14 @@ class Guard:
             else:
                 log.exception("%s %s failed", scope["method"], scope["path"])
                 await refuse(send, 500, f"internal error ({type(exc).__name__}); the server goes on serving")
+
+
+class _Refused(Exception):
+    """A request the guard answers itself: ``args`` are the status and the one line."""
+
+
+def _named(setting: str) -> str:
+    return f" ({setting})" if setting else ""
 
 
 def _quoted(name: str) -> str:
