@@ -250,22 +250,30 @@ def fetched(checkpoint: str | Checkpoint, revision: str | None = None) -> Path |
     return _HUB.file((ckpt.name, revision or revision_from_env(ckpt)))
 
 
-def _env_entry(var: str, what: str, checkpoint: str | Checkpoint) -> str | None:
-    """This checkpoint's value in ``var``: one bare value for every checkpoint, or ``CHECKPOINT=VALUE`` entries
-    separated by ``os.pathsep`` (checkpoint names and aliases both work)."""
-    value = os.environ.get(var, "").strip()
-    if not value:
-        return None
-    ckpt = resolve_checkpoint(checkpoint)
-    entries = [e.strip() for e in value.split(os.pathsep) if e.strip()]
+def env_entries(var: str, what: str, text: str) -> list[tuple[Checkpoint | None, str]]:
+    """``text`` as ``var`` holds it: one bare value for every checkpoint (``[(None, VALUE)]``), or
+    ``CHECKPOINT=VALUE`` entries separated by ``os.pathsep`` (checkpoint names and aliases both work); ValueError in
+    one line otherwise (an unknown checkpoint: :class:`UnknownCheckpointError`). The app checks it at start
+    (``effnetv2.settings``)."""
+    entries = [e.strip() for e in text.split(os.pathsep) if e.strip()]
+    parsed: list[tuple[Checkpoint | None, str]] = []
     for entry in entries:
         name, sep, found = entry.partition("=")
         if not sep:
             if len(entries) > 1:
                 raise ValueError(f"{var}: with several entries each must be CHECKPOINT={what}, got {entry!r}")
-            return entry
-        if resolve_checkpoint(name.strip()).name == ckpt.name:
-            return found.strip()
+            parsed.append((None, entry))
+        else:
+            parsed.append((resolve_checkpoint(name.strip()), found.strip()))
+    return parsed
+
+
+def _env_entry(var: str, what: str, checkpoint: str | Checkpoint) -> str | None:
+    """This checkpoint's value in ``var`` (:func:`env_entries`), if any."""
+    ckpt = resolve_checkpoint(checkpoint)
+    for owner, value in env_entries(var, what, os.environ.get(var, "")):
+        if owner is None or owner.name == ckpt.name:
+            return value
     return None
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +65,9 @@ class Setting:
     high: float | None = None
     shown_default: str | None = None
     """The default as the docs show it, where it is not the plain value."""
+    check_text: Callable[[str, str], object] | None = None
+    """For ``text``: ``check_text(name, text)`` raises ValueError or an EffNetV2Error (one line) when the module
+    that reads it could not use it."""
 
     def _ends(self) -> tuple[str, str]:
         show = {"size": lambda n: _size_text(int(n)), "float": lambda n: f"{n:g}"}.get(self.kind, lambda n: str(int(n)))
@@ -85,6 +88,11 @@ class Setting:
     def parse(self, text: str) -> Any:
         """``text`` as this setting's value, or :class:`SettingError` naming the setting, ``text`` and the range."""
         if self.kind == "text":
+            try:
+                if self.check_text is not None:
+                    self.check_text(self.name, text)
+            except (ValueError, EffNetV2Error) as exc:
+                raise SettingError(f"{self.name}={shorten(text)} is not usable: {str(exc).splitlines()[0]}") from None
             return text
         what = {"int": "a whole number", "float": "a number", "size": "a size (a whole number of b, kb, mb, gb or tb)"}
         expected = "{} from {} to {}".format(what[self.kind], *self._ends())
@@ -150,16 +158,38 @@ MACS_PER_S = Setting(
     "EFFNETV2_MACS_PER_S", None, "multiply-adds per second for time estimates", kind="float", low=1e6, high=1e17,
     shown_default="5e9 on CPU, 2e11 on CUDA",
 )  # fmt: skip
-# Where weights come from and how models run (parsed where they are read: effnetv2.hub, effnetv2.backends).
+# Where weights come from and how models run: parsed where they are read (effnetv2.hub, effnetv2.backends), whose
+# parsers check them here too (imported when a value is checked: they need torch).
+
+
+def _entries(what: str) -> Callable[[str, str], object]:
+    def check(name: str, text: str) -> object:
+        from .hub import env_entries
+
+        return env_entries(name, what, text)
+
+    return check
+
+
+def _backends(name: str, text: str) -> object:
+    from .backends import check_backend
+
+    return [check_backend(b.strip()) for b in text.split(",") if b.strip()]
+
+
 WEIGHTS = Setting(
     "EFFNETV2_WEIGHTS", None, "a local .safetensors file (FILE or CHECKPOINT=FILE entries) instead of the Hub",
-    kind="text",
+    kind="text", check_text=_entries("FILE"),
 )  # fmt: skip
 REVISION = Setting(
-    "EFFNETV2_REVISION", None, "the Hub revision to load (REVISION or CHECKPOINT=REVISION entries)", kind="text"
-)
+    "EFFNETV2_REVISION", None, "the Hub revision to load (REVISION or CHECKPOINT=REVISION entries)", kind="text",
+    check_text=_entries("REVISION"),
+)  # fmt: skip
 CACHE = Setting("EFFNETV2_CACHE", None, "the folder of exported models (default ~/.cache/effnetv2)", kind="text")
-BACKENDS = Setting("EFFNETV2_BACKENDS", None, "backends the automatic choice may use (comma-separated)", kind="text")
+BACKENDS = Setting(
+    "EFFNETV2_BACKENDS", None, "backends the automatic choice may use (comma-separated)", kind="text",
+    check_text=_backends,
+)  # fmt: skip
 
 SETTINGS: tuple[Setting, ...] = tuple(v for v in dict(globals()).values() if isinstance(v, Setting))
 """Every setting, in the order above."""

@@ -136,6 +136,21 @@ BAD = {
 }
 
 
+TEXT_BAD = {
+    "EFFNETV2_BACKENDS": ("eager,tensorrt", "backend must be one of auto, eager"),  # failed every fast-path request
+    "EFFNETV2_REVISION": ("s=v1:nope=v2", "unknown checkpoint 'nope'"),
+    "EFFNETV2_WEIGHTS": ("a.safetensors:b.safetensors", "each must be CHECKPOINT=FILE, got 'a.safetensors'"),
+}
+
+
+@pytest.mark.parametrize("name", TEXT_BAD)
+def test_a_text_setting_its_reader_could_not_use_is_refused_with_its_readers_line(name):
+    value, reason = TEXT_BAD[name]
+    (line,) = settings.problems({name: value})
+    assert line.startswith(f"{name}={value!r} is not usable: ") and reason in line and "\n" not in line
+    assert settings.problems({"EFFNETV2_BACKENDS": "eager", "EFFNETV2_REVISION": "s=v1:b0=v2"}) == []
+
+
 @pytest.mark.parametrize("name", BAD)
 def test_a_bad_setting_is_refused_in_one_line_naming_it_its_value_and_its_range(name):
     value, expected = BAD[name]
@@ -147,7 +162,7 @@ def test_the_app_refuses_to_start_with_a_bad_setting_in_one_line():
     """Through the app's own start (``launch_options``, which ``python app.py`` calls first): exit status 1, one
     line on stderr naming every bad setting, no traceback; the defaults and good values start."""
     code = "import app; app.launch_options(); print('STARTED')"
-    bad = {name: value for name, (value, _) in BAD.items()}
+    bad = {name: value for name, (value, _) in {**BAD, **TEXT_BAD}.items()}
     done = run_python(code, {**shipped_env(), **bad}, timeout=300)
     assert done.returncode == 1 and "STARTED" not in done.stdout
     (line,) = done.stderr.strip().splitlines()
