@@ -59,8 +59,8 @@ class Setting:
     """The value when unset (None: the code computes one; :attr:`shown_default` says how)."""
     doc: str
     kind: str = "int"
-    """``int`` (whole number), ``float`` (finite number), ``size`` (:func:`file_size`) or ``text`` (unchecked here:
-    the module that reads it parses it)."""
+    """``int`` (whole number), ``float`` (finite number), ``size`` (:func:`file_size`) or ``text`` (read by its own
+    module, which parses it; :attr:`check_text` runs that parser here)."""
     low: float | None = None
     high: float | None = None
     shown_default: str | None = None
@@ -110,8 +110,9 @@ class Setting:
         return self.parse(text) if text.strip() else self.default
 
     def value(self) -> Any:
-        """:meth:`read`, but the default for a bad value: what a module reads when it is imported (the app has
-        refused to start on a bad one by then, :func:`exit_if_unusable`; the CLI and the Python API go on)."""
+        """:meth:`read`, but the default for a bad value: what a module reads when it is imported, so that importing
+        never fails; the app then refuses to start on the bad value (:func:`exit_if_unusable`, called by
+        ``app.launch_options``), while the CLI and the Python API go on with the default."""
         try:
             return self.read()
         except SettingError:
