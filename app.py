@@ -21,7 +21,7 @@ os.environ["GRADIO_TEMP_DIR"] = str(uploads.claim_temp_dir())
 
 import gradio as gr
 
-from effnetv2 import settings, ui
+from effnetv2 import settings, ui, ui_i18n
 from effnetv2.backend import charts, classify, diagrams, lab, latency, limits, strings, walkthrough
 from effnetv2.backend import explain as explaining
 from effnetv2.backend import walkthrough_text as text
@@ -43,6 +43,8 @@ GRADIO_QUEUE_ENV = {
 }
 """Settings Gradio's queue reads from the environment when it is made; a value the deployer set wins."""
 EN = strings.DEFAULT_LANGUAGE
+TABLE3_WIDTHS = ["12%", "9%", "8%", "8%", "7%", "8%", "8%", "10%", "10%", "20%"]
+"""Table 3's columns (variant, blocks, five of the paper's, three of this machine's) in one screen's width."""
 CSS = """
 .banner-warn {border-left: 4px solid #f59e0b; padding-left: 10px;}
 .note {font-size: 0.9em; opacity: 0.85;}
@@ -59,17 +61,57 @@ def i18n(key: str) -> gr.i18n.I18nData:
 # ------------------------------------------------------------------------------------------------ Classify
 
 
+def visitor_language(request: gr.Request | None) -> str:
+    """The page's language switch (its cookie), else the browser's; English for a client that says neither."""
+    return strings.request_language(request.headers if request is not None else None)
+
+
 @torch_event
-def on_classify(image, checkpoint: str, topk: float, path: str):
-    """No gr.Progress here: progress tracking costs every request time, and a request is one forward."""
+def on_classify(image, checkpoint: str, topk: float, path: str, request: gr.Request):
+    """The top-k ImageNet classes of one image, the request's time and what served it.
+
+    Args:
+        image: the photo, an upload (gradio_client: handle_file(path))
+        checkpoint: a checkpoint name, e.g. tf_efficientnetv2_s.in21k_ft_in1k (python -m effnetv2 checkpoints)
+        topk: how many classes to return
+        path: inference path: fast (folded BatchNorm, channels_last, bf16/fp16 where accurate), fp32 or plain
+    Returns:
+        the top-k (gr.Label), the timing line, the Grad-CAM class choices
+    """
+    # No gr.Progress here: progress tracking costs every request time, and a request is one forward.
     r = classify.classify(uploaded(image), checkpoint, topk, path)
     choices = [("top-1", -1)] + [(f"{p.label} ({p.prob:.1%})", p.index) for p in r.predictions]
-    return r.confidences, r.timing_markdown(), gr.update(choices=choices, value=-1)
+    return r.confidences, r.timing_markdown(visitor_language(request)), gr.update(choices=choices, value=-1)
 
 
 @torch_event
-def on_gradcam(image, checkpoint: str, stage: str, target: float, opacity: float, colormap: str):
-    r = classify.gradcam(uploaded(image), checkpoint, stage, target, opacity, colormap)
+def on_gradcam(image, checkpoint: str, stage: str, target: float, opacity: float, colormap: str, request: gr.Request):
+    """Grad-CAM of one class at one stage, on the plain fp32 model, over the crop the model saw.
+
+    Args:
+        image: the photo, an upload (gradio_client: handle_file(path))
+        checkpoint: a checkpoint name, e.g. tf_efficientnetv2_s.in21k_ft_in1k
+        stage: the stage whose output is explained: stage1 ... stageN or head
+        target: the ImageNet class index, -1 for the top-1 class
+        opacity: the map's opacity over the crop, 0 to 1
+        colormap: jet, turbo, viridis or inferno
+    Returns:
+        the overlay, the crop the model saw, the caption (class, probability on the plain fp32 model)
+    """
+    lang = visitor_language(request)
+    r = classify.gradcam(uploaded(image), checkpoint, stage, target, opacity, colormap, lang)
+    return r.overlay, r.crop, r.caption
+
+
+@torch_event
+def on_gradcam_beside(image, checkpoint, stage, target, opacity, colormap, predictions, path, request: gr.Request):
+    """Grad-CAM after a classification: its caption puts the predictions' probability beside its own, by path."""
+    lang = visitor_language(request)
+
+    def shown(label: str) -> classify.Shown | None:
+        return classify.shown_probability(predictions, label, checkpoint, path)
+
+    r = classify.gradcam(uploaded(image), checkpoint, stage, target, opacity, colormap, lang, shown)
     return r.overlay, r.crop, r.caption
 
 
@@ -79,10 +121,14 @@ def on_checkpoint(checkpoint: str):
     return gr.update(choices=classify.cam_choices(checkpoint), value=classify.default_cam_stage(checkpoint))
 
 
-def classify_tab() -> None:
+def classify_tab() -> list[tuple[gr.Component, Callable[[str], dict]]]:
+    """The Classify tab; returns its server-made texts the language switch rewrites (component, update in a
+    language): the missing-weights banner and the checkpoint picker's states."""
     startup = classify.startup()
+    made: list[tuple[gr.Component, Callable[[str], dict]]] = []
     if startup.notice:
-        gr.Markdown(startup.notice, elem_classes="banner-warn", elem_id="weights-warning")
+        banner = gr.Markdown(startup.notice, elem_classes="banner-warn", elem_id="weights-warning")
+        made.append((banner, lambda lang: gr.update(value=classify.startup(lang).notice)))
     with gr.Row():
         with gr.Column(scale=1):
             image = gr.Image(type="pil", sources=["upload", "webcam", "clipboard"], label=i18n("image"), height=320)
@@ -90,13 +136,14 @@ def classify_tab() -> None:
             with gr.Row():
                 k = limits.TOPK
                 topk = gr.Slider(k.low, k.high, value=k.default, step=1, label=i18n("topk"))
-                path = gr.Radio(classify.inference_paths(), value=classify.DEFAULT_PATH, label=i18n("fast_path"))
+                paths = [(i18n(f"path_{key}"), key) for key in classify.PATHS]
+                path = gr.Radio(paths, value=classify.DEFAULT_PATH, label=i18n("fast_path"))
             classify_btn = gr.Button(i18n("classify_btn"), variant="primary")
             if EXAMPLES:
-                gr.Examples(EXAMPLES, inputs=image)
+                gr.Examples(EXAMPLES, inputs=image, label=i18n("examples"))
         with gr.Column(scale=1):
             label = gr.Label(num_top_classes=limits.TOPK.high, label=i18n("predictions"))
-            timing = gr.Markdown(elem_id="timing")
+            timing = gr.Markdown(label=i18n("timing_label"), elem_id="timing")
     with gr.Row():
         # JPEG, not PNG: encoding the returned images is part of every request's time.
         crop = gr.Image(type="pil", format="jpeg", label=i18n("crop"), interactive=False, height=300)
@@ -110,7 +157,7 @@ def classify_tab() -> None:
         cam_class = gr.Dropdown([("top-1", -1)], value=-1, label=i18n("cam_class"), allow_custom_value=True)
         opacity = gr.Slider(*limits.OPACITY, value=0.5, step=0.05, label=i18n("opacity"))
         colormap = gr.Dropdown(classify.COLORMAPS, value=classify.COLORMAPS[0], label=i18n("colormap"))
-    cam_caption = gr.Markdown()
+    cam_caption = gr.Markdown(label=i18n("cam_caption_label"))
     cam_btn = gr.Button(i18n("gradcam_btn"))
 
     # preprocess=False: the handlers read the upload themselves (see `uploaded`).
@@ -120,10 +167,13 @@ def classify_tab() -> None:
         preprocess=False, **TORCH,
     )  # fmt: skip
     classify_event.success(
-        on_gradcam, cam_in, cam_out, api_name="gradcam_after_classify", preprocess=False, **PRIVATE, **TORCH
-    )
+        on_gradcam_beside, [*cam_in, label, path], cam_out, api_name="gradcam_after_classify", preprocess=False,
+        **PRIVATE, **TORCH,
+    )  # fmt: skip
     cam_btn.click(on_gradcam, cam_in, cam_out, api_name="gradcam", preprocess=False, **TORCH)
     checkpoint.change(on_checkpoint, checkpoint, cam_stage, **PRIVATE)
+    made.append((checkpoint, lambda lang: gr.update(choices=classify.checkpoint_choices(lang))))
+    return made
 
 
 # ------------------------------------------------------------------------------------------------ Latency
@@ -131,18 +181,26 @@ def classify_tab() -> None:
 
 @torch_event
 def on_latency(
-    model: str, blocks: str, size: float, batch: float, runs: float, device: str, dtype: str, lang: str,
-    progress=gr.Progress(),  # noqa: B008
+    model: str, blocks: str, size: float, batch: float, runs: float, device: str, dtype: str, threads: str,
+    lang: str, progress=gr.Progress(),  # noqa: B008
 ):  # fmt: skip
-    report = latency.measure(Blocks.parse(model, blocks), size, batch, runs, device, dtype, progress=progress)
+    report = latency.measure(
+        Blocks.parse(model, blocks), size, batch, runs, device, dtype, threads=threads, progress=progress
+    )
     lat = report.latency
-    return report.to_dict(), charts.latency_figure(lat, lang), charts.share_figure(lat, lang), charts.describe(lat)
+    return report.to_dict(), charts.latency_figure(lat, lang), charts.share_figure(lat, lang), latency.facts(lat, lang)
 
 
 def size_slider(value: int) -> gr.Slider:
     """An image-size slider; its value within EFFNETV2_MAX_IMAGE_SIZE when that is set lower."""
     bound = limits.IMAGE_SIZE
     return gr.Slider(bound.low, bound.high, value=min(value, bound.high), step=16, label=i18n("image_size"))
+
+
+def threads_dropdown() -> gr.Dropdown:
+    """ "auto" (1 or all threads, whichever runs faster right now) or a count: the thread count decides what a
+    measurement on a shared machine shows, so the page lets the visitor choose it and says which was used."""
+    return gr.Dropdown(latency.thread_choices(), value="auto", label=i18n("threads"))
 
 
 def latency_tab(lang: gr.Radio) -> None:
@@ -155,6 +213,7 @@ def latency_tab(lang: gr.Radio) -> None:
         runs = gr.Slider(limits.RUNS.low, limits.RUNS.high, value=limits.RUNS.default, step=1, label=i18n("runs"))
         device = gr.Dropdown(latency.device_choices(), value="auto", label=i18n("device"))
         dtype = gr.Dropdown(latency.dtype_choices(), value="fp32", label=i18n("dtype"))
+        threads = threads_dropdown()
     button = gr.Button(i18n("measure_btn"), variant="primary")
     plot = gr.Plot(label=i18n("latency_chart"), elem_id="latency-plot")
     share = gr.Plot(label=i18n("share_chart"))
@@ -162,7 +221,7 @@ def latency_tab(lang: gr.Radio) -> None:
     with gr.Accordion("JSON", open=False):
         result = gr.JSON()
 
-    inputs = [model, blocks, size, batch, runs, device, dtype, lang]
+    inputs = [model, blocks, size, batch, runs, device, dtype, threads, lang]
     button.click(on_latency, inputs, [result, plot, share, facts], api_name="latency", **TORCH)
 
 
@@ -171,11 +230,12 @@ def latency_tab(lang: gr.Radio) -> None:
 
 @torch_event
 def on_compare(
-    model: str, blocks: str, size: float, batch: float, runs: float, train: bool, lang: str,
+    model: str, blocks: str, size: float, batch: float, runs: float, train: bool, threads: str, lang: str,
     progress=gr.Progress(),  # noqa: B008
 ):  # fmt: skip
-    result = lab.compare(Blocks.parse(model, blocks), size, batch, runs, train, progress=progress)
-    return result.to_dict(), *lab.compare_figures(result, lang), lab.compare_table(result)
+    result = lab.compare(Blocks.parse(model, blocks), size, batch, runs, train, threads, progress=progress)
+    table = gr.update(value=lab.compare_table(result, lang), headers=lab.compare_headers(lang))
+    return result.to_dict(), *lab.compare_figures(result, lang), table, lab.summary(result, lang)
 
 
 def _lab_state(blocks: Blocks) -> tuple:
@@ -223,16 +283,20 @@ def lab_tab(demo: gr.Blocks, lang: gr.Radio) -> None:
     blocks = gr.Textbox(value=str(published), label=i18n("blocks"), interactive=False, elem_id="lab-blocks")
     with gr.Row():
         batch = gr.Slider(limits.BATCH.low, limits.BATCH.high, value=limits.BATCH.default, step=1, label=i18n("batch"))
-        runs = gr.Slider(limits.RUNS.low, limits.RUNS.high, value=limits.RUNS.default, step=1, label=i18n("runs"))
+        runs = gr.Slider(limits.LAB_ROUNDS.low, limits.LAB_ROUNDS.high, value=limits.LAB_ROUNDS.default, step=1,
+                         label=i18n("rounds"))  # fmt: skip
         train = gr.Checkbox(value=True, label=i18n("train_throughput"))
+        threads = threads_dropdown()
     table = gr.Dataframe(headers=walkthrough.stage_table_headers(EN), label=i18n("stage_table"), interactive=False)
     button = gr.Button(i18n("compare_btn"), variant="primary")
+    verdicts = gr.Markdown(elem_id="lab-verdicts")
     summary = gr.Dataframe(
-        headers=lab.COMPARE_HEADERS, label="baseline vs variant", interactive=False, elem_id="lab-summary"
+        headers=lab.compare_headers(EN), label=i18n("lab_table"), interactive=False, elem_id="lab-summary", wrap=True
     )
     stage_plot = gr.Plot(label=i18n("latency_chart"), elem_id="lab-plot")
     with gr.Row():
-        totals_plot, train_plot = gr.Plot(), gr.Plot()
+        totals_plot = gr.Plot(label=i18n("end_to_end"), elem_id="lab-totals")
+        train_plot = gr.Plot(label=i18n("train_chart"), elem_id="lab-train")
     with gr.Accordion("JSON", open=False):
         result = gr.JSON()
 
@@ -241,8 +305,8 @@ def lab_tab(demo: gr.Blocks, lang: gr.Radio) -> None:
     fused.input(lab_toggles, [model, fused], [blocks, table], **PRIVATE)
     demo.load(lab_table_rows, [model, blocks], [table], **PRIVATE)
     button.click(
-        on_compare, [model, blocks, size, batch, runs, train, lang],
-        [result, stage_plot, totals_plot, train_plot, summary], api_name="compare", **TORCH,
+        on_compare, [model, blocks, size, batch, runs, train, threads, lang],
+        [result, stage_plot, totals_plot, train_plot, summary, verdicts], api_name="compare", **TORCH,
     )  # fmt: skip
 
 
@@ -293,16 +357,25 @@ def set_language(lang: str, wt_model: str, wt_blocks: str, wt_size: float):
     ]
 
 
-def first_page(wt_model: str, wt_blocks: str, wt_size: float, request: gr.Request):
-    """Fill the page after it is served (start-up stays fast): the walkthrough in the browser's language
-    (Accept-Language; the switch changes it) and the tables counted by ``effnetv2.stats``."""
-    header = request.headers.get("accept-language") if request is not None else None
-    return set_language(strings.language_from_header(header), wt_model, wt_blocks, wt_size)
+def page_language(page: ui_i18n.PageText) -> tuple[Callable, Callable]:
+    """The handlers of the language switch and of the page's first load: the walkthrough (:func:`set_language`),
+    then every translated label and server-made text of the page (``page``), all in one language."""
+
+    def switch(lang: str, wt_model: str, wt_blocks: str, wt_size: float) -> list:
+        lang = strings.normalize_language(lang)
+        return [*set_language(lang, wt_model, wt_blocks, wt_size), *page.updates(lang)]
+
+    def first_page(wt_model: str, wt_blocks: str, wt_size: float, request: gr.Request) -> list:
+        """Fill the page after it is served (start-up stays fast): the page in the visitor's language (the
+        switch's cookie, else Accept-Language) and the tables counted by ``effnetv2.stats``."""
+        return switch(visitor_language(request), wt_model, wt_blocks, wt_size)
+
+    return switch, first_page
 
 
-def _measure_button(key: str, handler: Callable, inputs: list, elem_id: str) -> gr.Plot:
+def _measure_button(key: str, handler: Callable, inputs: list, elem_id: str, label: str) -> gr.Plot:
     button = gr.Button(i18n(key))
-    plot = gr.Plot(elem_id=elem_id)
+    plot = gr.Plot(label=i18n(label), elem_id=elem_id)
     button.click(handler, inputs, [plot], **PRIVATE, **TORCH)
     return plot
 
@@ -317,8 +390,8 @@ def _diagrams() -> tuple[gr.Dropdown, gr.Textbox]:
         stage_a = gr.Slider(1, n, value=a, step=1, label=i18n("diagram_stage"))
         stage_b = gr.Slider(1, n, value=b, step=1, label=i18n("diagram_stage"))
     with gr.Row():
-        diag_a = gr.Plot(value=diagrams.stage_diagram(model_name, a), elem_id="wt-diagram-a")
-        diag_b = gr.Plot(value=diagrams.stage_diagram(model_name, b), elem_id="wt-diagram-b")
+        diag_a = gr.Plot(diagrams.stage_diagram(model_name, a), label=i18n("diagram_a"), elem_id="wt-diagram-a")
+        diag_b = gr.Plot(diagrams.stage_diagram(model_name, b), label=i18n("diagram_b"), elem_id="wt-diagram-b")
     model.input(diagram_stages, [model, stage_a, stage_b], [stage_a, stage_b], **PRIVATE)
     for stage, plot in ((stage_a, diag_a), (stage_b, diag_b)):
         for control in (model, blocks, stage):
@@ -326,7 +399,9 @@ def _diagrams() -> tuple[gr.Dropdown, gr.Textbox]:
     return model, blocks
 
 
-def walkthrough_tab(demo: gr.Blocks, lang: gr.Radio) -> None:
+def walkthrough_tab(lang: gr.Radio) -> tuple[list, list]:
+    """The Walkthrough tab; returns the inputs and outputs of its language change (wired by :func:`build_demo`,
+    which adds the rest of the page)."""
     lang.render()
     md: dict[str, gr.Markdown] = {}
 
@@ -335,10 +410,10 @@ def walkthrough_tab(demo: gr.Blocks, lang: gr.Radio) -> None:
 
     section("intro")
     section("problem_images")
-    _measure_button("measure_throughput", measure_throughput, [lang], "wt-throughput")
+    _measure_button("measure_throughput", measure_throughput, [lang], "wt-throughput", "throughput_chart")
     section("progressive")
     section("problem_depthwise")
-    _measure_button("measure_shares", measure_shares, [lang], "wt-shares")
+    _measure_button("measure_shares", measure_shares, [lang], "wt-shares", "shares_chart")
     section("blocks")
     wt_model, wt_blocks = _diagrams()
     section("table3")
@@ -350,14 +425,17 @@ def walkthrough_tab(demo: gr.Blocks, lang: gr.Radio) -> None:
         value=walkthrough.table3_rows(EN),
         headers=walkthrough.table3_headers(EN),
         interactive=False,
-        elem_id="wt-table3",
+        label=i18n("table3_table"),
+        elem_id="wt-table3-data",  # "wt-table3" is the section's text above it
+        wrap=True,  # ten columns: wrapped headers keep the measured ones on screen
+        column_widths=TABLE3_WIDTHS,
     )
     section("problem_scaling")
-    scaling_plot = gr.Plot(value=charts.scaling_figure(lang=EN))
+    scaling_plot = gr.Plot(value=charts.scaling_figure(lang=EN), label=i18n("scaling_chart"), elem_id="wt-scaling")
     section("table4")
     with gr.Row():
         wt_size = size_slider(walkthrough.TABLE4_SIZE)
-    wt_table = gr.Dataframe(headers=walkthrough.stage_table_headers(EN), interactive=False, elem_id="wt-table4")
+    wt_table = gr.Dataframe(headers=walkthrough.stage_table_headers(EN), interactive=False, elem_id="wt-table4-data")
     section("lite")
 
     t3_btn.click(measure_table3, [t3_size, lang], [t3_table], **PRIVATE, **TORCH)
@@ -365,28 +443,65 @@ def walkthrough_tab(demo: gr.Blocks, lang: gr.Radio) -> None:
         control.change(stage_table, [wt_model, wt_blocks, wt_size, lang], [wt_table], **PRIVATE)
     lang_inputs = [lang, wt_model, wt_blocks, wt_size]
     lang_outputs = [lang, *(md[k] for k in text.SECTIONS), t3_table, scaling_plot, wt_table]
-    lang.input(set_language, lang_inputs, lang_outputs, **PRIVATE)
-    demo.load(first_page, lang_inputs[1:], lang_outputs, **PRIVATE)
+    return lang_inputs, lang_outputs
 
 
 # ------------------------------------------------------------------------------------------------ Explain
 
 
 @torch_event
-def on_explain(image, checkpoint, methods, stages, target, cell, steps, ig_steps, progress=gr.Progress()):  # noqa: B008
-    v = explaining.atlas(uploaded(image), checkpoint, methods, stages, target, cell, steps, ig_steps, progress)
+def on_explain(image, checkpoint, methods, stages, target, cell, steps, ig_steps, request: gr.Request,
+               progress=gr.Progress()):  # noqa: B008  # fmt: skip
+    """The explanation atlas: each method at each stage, with deletion and insertion scores.
+
+    Args:
+        image: the photo, an upload (gradio_client: handle_file(path))
+        checkpoint: a checkpoint name, e.g. embedded (no download)
+        methods: explanation methods, names of effnetv2.explain.METHODS (e.g. gradcam, ig)
+        stages: at most 3 of input, stem, stage1 ... stageN, head
+        target: the ImageNet class index, -1 for the top-1 class
+        cell: the cell size in pixels of the deletion/insertion curves
+        steps: points per deletion/insertion curve
+        ig_steps: integrated-gradients steps
+    Returns:
+        the atlas (gallery), the scores table, the curves, a summary
+    """
+    lang = visitor_language(request)
+    v = explaining.atlas(uploaded(image), checkpoint, methods, stages, target, cell, steps, ig_steps, progress, lang)
     return v.gallery, v.rows, v.figure, v.summary
 
 
 @torch_event
-def on_sanity(image, checkpoint, methods, stage, target, progress=gr.Progress()):  # noqa: B008
-    v = explaining.sanity(uploaded(image), checkpoint, methods, stage, target, progress=progress)
+def on_sanity(image, checkpoint, methods, stage, target, request: gr.Request, progress=gr.Progress()):  # noqa: B008
+    """The cascading-randomization sanity check: do the maps change when the weights are randomized?
+
+    Args:
+        image: the photo, an upload (gradio_client: handle_file(path))
+        checkpoint: a checkpoint name, e.g. embedded (no download)
+        methods: explanation methods (effnetv2.explain.METHODS)
+        stage: the stage explained
+        target: the ImageNet class index, -1 for the top-1 class
+    Returns:
+        the rank-correlation chart, the verdict
+    """
+    lang = visitor_language(request)
+    v = explaining.sanity(uploaded(image), checkpoint, methods, stage, target, progress=progress, lang=lang)
     return v.figure, v.verdict
 
 
 @torch_event
-def on_feature_maps(image, checkpoint, stage, k):
-    v = explaining.feature_maps(uploaded(image), checkpoint, stage, k)
+def on_feature_maps(image, checkpoint, stage, k, request: gr.Request):
+    """A stage's most active feature maps over the crop.
+
+    Args:
+        image: the photo, an upload (gradio_client: handle_file(path))
+        checkpoint: a checkpoint name, e.g. embedded (no download)
+        stage: stem, stage1 ... stageN
+        k: how many channels to show
+    Returns:
+        the grid of feature maps, its caption
+    """
+    v = explaining.feature_maps(uploaded(image), checkpoint, stage, k, visitor_language(request))
     return v.grid, v.caption
 
 
@@ -398,27 +513,29 @@ def on_explain_checkpoint(checkpoint: str):
             gr.update(choices=stages, value=last), gr.update(choices=stages[1:], value=last))  # fmt: skip
 
 
-def explain_tab() -> None:
+def explain_tab() -> list[tuple[gr.Component, Callable[[str], dict]]]:
+    """The Explain tab; returns its server-made texts the language switch rewrites (component, update in a
+    language)."""
     ckpt = classify.startup().checkpoint
     stages, last, lim = explaining.stage_choices(ckpt), explaining.default_stage(ckpt), limits
     with gr.Row():
         with gr.Column(scale=1):
             image = gr.Image(type="pil", sources=["upload", "clipboard"], label=i18n("image"), height=280)
             if EXAMPLES:
-                gr.Examples(EXAMPLES, inputs=image)
+                gr.Examples(EXAMPLES, inputs=image, label=i18n("examples"))
         with gr.Column(scale=2):
             checkpoint = gr.Dropdown(classify.checkpoint_choices(), value=ckpt, label=i18n("checkpoint"))
             methods = gr.CheckboxGroup(list(explaining.engine.METHODS), value=list(explaining.engine.METHODS),
                                        label=i18n("explain_methods"))  # fmt: skip
             chosen = gr.CheckboxGroup(stages, value=explaining.default_stages(ckpt), label=i18n("explain_stages"))
             with gr.Row():
-                target = gr.Number(value=-1, precision=0, label=i18n("cam_class"), info="-1 = the top-1 class")
+                target = gr.Number(value=-1, precision=0, label=i18n("cam_class"), info=i18n("target_info"))
                 cell = gr.Slider(*lim.CELL.range, value=lim.CELL.default, step=4, label=i18n("explain_cell"))
                 steps = gr.Slider(*lim.CURVE_STEPS.range, value=lim.CURVE_STEPS.default, step=1,
                                   label=i18n("explain_steps"))  # fmt: skip
                 ig = gr.Slider(*lim.IG_STEPS.range, value=lim.IG_STEPS.default, step=1, label=i18n("explain_ig_steps"))
             button = gr.Button(i18n("explain_btn"), variant="primary")
-    summary = gr.Markdown(elem_id="explain-summary")
+    summary = gr.Markdown(label=i18n("explain_summary"), elem_id="explain-summary")
     gallery = gr.Gallery(label=i18n("explain_atlas"), columns=5, height="auto", format="jpeg", elem_id="atlas")
     scores = gr.Dataframe(headers=explaining.SCORE_HEADERS, label=i18n("explain_scores"), interactive=False)
     curves = gr.Plot(label=i18n("explain_curves"))
@@ -426,13 +543,13 @@ def explain_tab() -> None:
         sanity_stage = gr.Dropdown(stages, value=last, label=i18n("cam_stage"))
         sanity_btn = gr.Button(i18n("sanity_btn"))
     sanity_plot = gr.Plot(label=i18n("sanity_plot"))
-    verdict = gr.Markdown(elem_id="sanity-verdict")
+    verdict = gr.Markdown(label=i18n("sanity_verdict"), elem_id="sanity-verdict")
     with gr.Row():
         fm_stage = gr.Dropdown(stages[1:], value=last, label=i18n("feature_stage"))
         k = gr.Slider(*lim.TOP_CHANNELS.range, value=lim.TOP_CHANNELS.default, step=1, label=i18n("feature_k"))
         fm_btn = gr.Button(i18n("feature_btn"))
     grid = gr.Image(type="pil", format="jpeg", label=i18n("feature_grid"), interactive=False)
-    fm_caption = gr.Markdown()
+    fm_caption = gr.Markdown(label=i18n("feature_caption"))
 
     button.click(on_explain, [image, checkpoint, methods, chosen, target, cell, steps, ig],
                  [gallery, scores, curves, summary], api_name="explain", preprocess=False, **TORCH)  # fmt: skip
@@ -441,6 +558,10 @@ def explain_tab() -> None:
     fm_btn.click(on_feature_maps, [image, checkpoint, fm_stage, k], [grid, fm_caption], api_name="feature_maps",
                  preprocess=False, **TORCH)  # fmt: skip
     checkpoint.change(on_explain_checkpoint, checkpoint, [chosen, sanity_stage, fm_stage], **PRIVATE)
+    return [
+        (checkpoint, lambda lang: gr.update(choices=classify.checkpoint_choices(lang))),
+        (scores, lambda lang: gr.update(headers=explaining.score_headers(lang))),
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ the app
@@ -448,7 +569,8 @@ def explain_tab() -> None:
 
 def build_demo() -> gr.Blocks:
     with ExplorerBlocks(title="EffNetV2 Explorer") as demo:
-        gr.Markdown(f"# {strings.ui_text('title')}\n{strings.ui_text('subtitle')}")
+        gr.Markdown("# " + i18n("title"), elem_id="title")
+        gr.Markdown(i18n("subtitle"), elem_id="subtitle")
         # The walkthrough shows the language switch; the latency and lab charts follow it too.
         lang = gr.Radio(
             [(name, tag) for tag, name in strings.LANGUAGES.items()],
@@ -459,15 +581,21 @@ def build_demo() -> gr.Blocks:
         )
         with gr.Tabs():
             with gr.Tab(i18n("tab_classify"), id="classify"):
-                classify_tab()
+                made = classify_tab()
             with gr.Tab(i18n("tab_latency"), id="latency"):
                 latency_tab(lang)
             with gr.Tab(i18n("tab_lab"), id="lab"):
                 lab_tab(demo, lang)
             with gr.Tab(i18n("tab_walkthrough"), id="walkthrough"):
-                walkthrough_tab(demo, lang)
+                lang_inputs, lang_outputs = walkthrough_tab(lang)
             with gr.Tab(i18n("tab_explain"), id="explain"):
-                explain_tab()
+                made += explain_tab()
+        # The language switch and the browser's language change the whole page, wired once it is all built.
+        page = ui_i18n.PageText.of(demo, skip=lang_outputs, made=made)
+        outputs = [*lang_outputs, *page.blocks]
+        switch, first_page = page_language(page)
+        lang.input(switch, lang_inputs, outputs, js=ui_i18n.cookie_js(len(lang_inputs)), **PRIVATE)
+        demo.load(first_page, lang_inputs[1:], outputs, **PRIVATE)
     return demo
 
 
@@ -503,7 +631,9 @@ def main() -> None:
     # the app's temporary folder.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     options = launch_options()  # first: a bad setting stops the start before the tabs are built
-    queued(build_demo()).launch(**options)
+    demo = queued(build_demo())
+    print(classify.startup_line(), flush=True)  # which weights serve, and why: the first line to read in a log
+    demo.launch(**options)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,8 @@ import httpx
 from effnetv2.checkpoints import EMBEDDED_CHECKPOINT
 from effnetv2.testing.appserver import PHOTO, app_process, rest_event, shipped_env
 
-LAT = ["efficientnetv2_b0", "", 64, 1, 1, "cpu", "fp32", "en"]
-CMP = ["efficientnetv2_b0", "MMMMMM", 64, 1, 1, False, "en"]
+LAT = ["efficientnetv2_b0", "", 64, 1, 1, "cpu", "fp32", "1", "en"]
+CMP = ["efficientnetv2_b0", "MMMMMM", 64, 1, 1, False, "1", "en"]
 
 
 def cases(image: dict) -> list[tuple[str, list | bytes]]:

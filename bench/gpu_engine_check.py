@@ -78,6 +78,8 @@ def check_model(name: str, args, report: dict) -> bool:
             "events_total_ms": lat.total_ms,
             "stage_sum_ms": lat.stage_sum_ms,
             "stage_sum_ratio": lat.ratio,
+            "stage_sum_ratio_interval": [lat.sum_ratio.low, lat.sum_ratio.high] if lat.sum_ratio else None,
+            "stage_sum_agrees": lat.agrees,
             "timer_ms": timer,
             "events_vs_timer": lat.total_ms / timer,
             "logit_error_pct": 100 * error,

@@ -1,16 +1,17 @@
 """Shared benchmark plumbing: identical-weight model pairs, interleaved timing, tables, machine facts.
 
 Timings on a shared machine drift (other processes, turbo, caches). Interleaving the variants run by run
-(in a rotating order) exposes every variant to the same drift, and medians ignore the outliers.
+(in a rotating order) exposes every variant to the same drift, and medians ignore the outliers; the loop is the
+package's own measurement core (:mod:`effnetv2.measure`), the one the app and the CLI use.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import statistics
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -20,6 +21,7 @@ from typing import Any
 import torch
 
 import effnetv2
+from effnetv2.measure import Schedule, interleave, timed
 from effnetv2.precision import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,30 +38,20 @@ def interleaved_times(
     min_runs: int = 5,
     sync: Callable[[], None] | None = None,
 ) -> dict[str, list[float]]:
-    """Seconds per call for each variant, run by run in rotating order (after ``warmup`` untimed rounds).
-
-    ``budget_s`` caps the number of runs from the warm-up's pace (never below ``min_runs``); ``sync`` waits
-    for queued device work (CUDA) before a clock is read.
-    """
-    names = list(calls)
-    sync = sync or (lambda: None)
-    start = time.perf_counter()
-    for _ in range(max(warmup, 1)):
-        for name in names:
-            calls[name]()
-        sync()
-    per_round = (time.perf_counter() - start) / max(warmup, 1)
-    if budget_s is not None and per_round > 0:
-        runs = max(min_runs, min(runs, int(budget_s / per_round)))
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(runs):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            sync()
-            t0 = time.perf_counter()
-            calls[name]()
-            sync()
-            times[name].append(time.perf_counter() - t0)
-    return times
+    """Seconds per call for each variant, timed by the package's measurement core
+    (:func:`effnetv2.measure.interleave`): each warmed up until steady (at least ``warmup`` runs), then round by
+    round in rotating order, ``runs`` rounds or fewer (never below ``min_runs``) once ``budget_s`` seconds of
+    rounds are spent; ``sync`` waits for queued device work (CUDA) before a clock is read."""
+    schedule = Schedule(
+        min_rounds=min(min_runs, runs),
+        max_rounds=runs,
+        budget_s=math.inf if budget_s is None else budget_s,
+        precision=0.0,  # a benchmark runs its rounds; the budget alone cuts them short
+        min_warmup=warmup,
+        max_warmup=max(warmup, 8),
+    )
+    timings = interleave({name: timed(call, sync or (lambda: None)) for name, call in calls.items()}, schedule)
+    return {name: [ms / 1e3 for ms in timings.of(name)] for name in calls}
 
 
 def summary(seconds: Sequence[float]) -> dict[str, float]:

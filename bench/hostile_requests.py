@@ -37,9 +37,9 @@ from effnetv2.testing.hubfake import make_cache  # noqa: E402
 
 CHECKPOINT = "tf_efficientnetv2_b0.in1k"
 COSTLY = [  # (name, endpoint, data): issue #15's requests that would hold the torch slot or the memory
-    ("latency_b7_640_batch16_runs30", "latency", ["efficientnet_b7", "", 640, 16, 30, "cpu", "fp32", "en"]),
-    ("compare_b7_FFFMMMM_448_train", "compare", ["efficientnet_b7", "FFFMMMM", 448, 1, 1, True, "en"]),
-    ("compare_b7_FFFMMMM_640_train", "compare", ["efficientnet_b7", "FFFMMMM", 640, 1, 1, True, "en"]),
+    ("latency_b7_640_batch16_runs30", "latency", ["efficientnet_b7", "", 640, 16, 30, "cpu", "fp32", "1", "en"]),
+    ("compare_b7_FFFMMMM_448_train", "compare", ["efficientnet_b7", "FFFMMMM", 448, 1, 1, True, "1", "en"]),
+    ("compare_b7_FFFMMMM_640_train", "compare", ["efficientnet_b7", "FFFMMMM", 640, 1, 1, True, "1", "en"]),
 ]
 
 

@@ -30,7 +30,6 @@ import math
 import os
 import statistics
 import threading
-import time
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -42,6 +41,7 @@ from torch import nn
 from . import settings
 from .errors import BackendCacheError, BackendError, UnsupportedDtypeError
 from .layers import SqueezeExcite
+from .measure import Schedule, interleave, timed
 
 RUNTIMES: dict[str, str] = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
 """The runtime backends, by the name users pass (``backend=``), with the name shown to people."""
@@ -373,25 +373,17 @@ class RuntimeModel(nn.Module):
 def _median_times(
     calls: Mapping[str, Callable[[], object]], *, budget_s: float, rounds: tuple[int, int]
 ) -> dict[str, float]:
-    """Median ms per call over interleaved rounds (rotating order) after one warm-up run each.
+    """Median ms per call over interleaved rounds (rotating order) after a warm-up, by the measurement core
+    (:func:`effnetv2.measure.interleave`).
 
     ``rounds`` = (at least, at most); between them, as many as ``budget_s`` allows. Interleaving exposes
     every candidate to the same drift of a shared machine. The fastest of 5 runs, tried first, picked ONNX
     Runtime for V2-S at 384 where the 20-run benchmark had OpenVINO 4% faster: close runtimes need more runs.
     """
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    start = time.perf_counter()
-    for call in calls.values():
-        call()
-    per_round = time.perf_counter() - start
-    n = max(rounds[0], min(rounds[1], int(budget_s / max(per_round, 1e-6))))
-    names = list(calls)
-    for r in range(n):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            t0 = time.perf_counter()
-            calls[name]()
-            times[name].append((time.perf_counter() - t0) * 1e3)
-    return {name: statistics.median(ms) for name, ms in times.items()}
+    schedule = Schedule(min_rounds=rounds[0], max_rounds=rounds[1], budget_s=budget_s, precision=0.0,
+                        min_warmup=1, max_warmup=3)  # fmt: skip
+    timings = interleave({name: timed(call) for name, call in calls.items()}, schedule)
+    return {name: statistics.median(timings.of(name)) for name in calls}
 
 
 def _decision_path(key: str) -> Path:
@@ -543,6 +535,15 @@ def served_by(model: Any) -> str:
     """What served ``model``'s last call (a runtime model can hand odd sizes to eager), else :func:`describe`."""
     last = getattr(model, "last_backend", None)
     return model.describe(last) if last else describe(model)
+
+
+def served_dtype(model: Any, default: str = "fp32") -> str:
+    """The precision that served ``model``'s last call: a runtime backend runs fp32 whatever the eager fast path
+    chose (bf16 beside "served by OpenVINO" would be wrong); the eager model its own ``inference_dtype``."""
+    last = getattr(model, "last_backend", None)
+    if last == "eager":
+        model = model.eager
+    return getattr(model, "inference_dtype", None) or default
 
 
 def describe(model: Any) -> str:

@@ -170,23 +170,30 @@ def _stderr_progress(enabled: bool = True):
 
 def _print_latency(lat) -> None:
     c = lat.context
+    if lat.conditions is not None:
+        print(lat.conditions.noise.line())
     print(
         f"{c.model}  blocks={c.blocks}  {c.device}  {c.dtype}  threads={c.threads}  batch={c.batch}  "
         f"image={c.image_size}px  runs={lat.runs} (after {lat.warmup} warm-up)"
     )
-    head = f"{'stage':<7} {'median ms':>10} {'p10 ms':>9} {'p90 ms':>9} {'params':>9} {'MACs':>9}"
+    head = f"{'stage':<7} {'median ms':>10} {'95% interval':>17} {'p10 ms':>9} {'p90 ms':>9} {'params':>9} {'MACs':>9}"
     print(head)
     print("-" * len(head))
     for s in lat.stages:
         print(
-            f"{s.name:<7} {s.median_ms:>10.3f} {s.p10_ms:>9.3f} {s.p90_ms:>9.3f} {_fmt_count(s.params):>9} "
-            f"{s.macs / 1e9:>8.3f}G"
+            f"{s.name:<7} {s.median_ms:>10.3f} {_interval(s.low_ms, s.high_ms):>17} {s.p10_ms:>9.3f} {s.p90_ms:>9.3f} "
+            f"{_fmt_count(s.params):>9} {s.macs / 1e9:>8.3f}G"
         )
     verdict = "agree" if lat.agrees else "DISAGREE"
+    t = lat.total
     print(
-        f"end-to-end {lat.total_ms:.3f} ms (p10 {lat.total.p10_ms:.3f}, p90 {lat.total.p90_ms:.3f}); stage sum "
-        f"{lat.stage_sum_ms:.3f} ms = {100 * lat.ratio:.1f}% ({verdict} within 10%)"
+        f"end-to-end {lat.total_ms:.3f} ms (95% interval {_interval(t.low_ms, t.high_ms)}, p10 {t.p10_ms:.3f}, p90 "
+        f"{t.p90_ms:.3f}); stage sum {lat.stage_sum_ms:.3f} ms = {100 * lat.ratio:.1f}% ({verdict} within 10%)"
     )
+
+
+def _interval(low: float, high: float) -> str:
+    return f"{low:.3f}-{high:.3f}"
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -204,6 +211,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         channels_last=args.channels_last,
         train=args.train,
+        threads=args.threads,
         progress=_stderr_progress(),
     )
     if args.json:
@@ -212,9 +220,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     _print_latency(result.latency)
     if result.throughput is not None:
         t = result.throughput
+        low, high = t.images_per_s_interval
         print(
-            f"training: {t.images_per_s:.1f} images/s (batch {t.context.batch}, forward + backward + SGD step, "
-            f"median of {t.steps} steps: {t.step.median_ms:.1f} ms)"
+            f"training: {t.images_per_s:.1f} images/s (95% interval {low:.1f}-{high:.1f}; batch {t.context.batch}, "
+            f"forward + backward + SGD step, median of {t.steps} steps: {t.step.median_ms:.1f} ms)"
         )
     return 0
 
@@ -372,6 +381,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     result = compare(
         args.model,
         [Blocks.parse(args.model, b) for b in args.blocks],
+        baseline_blocks=Blocks.parse(args.model, args.baseline) if args.baseline else None,
         image_size=args.image_size,
         batch=args.batch,
         runs=args.runs,
@@ -380,13 +390,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         train=not args.no_train,
         train_batch=args.train_batch,
+        train_steps=args.train_steps,
+        threads=args.threads,
         progress=_stderr_progress(),
     )
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
     c, runs = result.baseline.latency.context, result.baseline.latency.runs
-    print(f"{c.model}  {c.device}  {c.dtype}  threads={c.threads}  batch={c.batch}  runs={runs}")
+    if result.conditions is not None:
+        print(result.conditions.noise.line())
+    print(f"{c.model}  {c.device}  {c.dtype}  threads={c.threads}  batch={c.batch}  rounds={runs}")
     rows = result.rows
     print(f"{'':<24}" + "".join(f"{r.label:>20}" for r in rows))
     print(f"{'params':<24}" + "".join(f"{_fmt_count(r.params):>20}" for r in rows))
@@ -394,16 +408,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for i, stage in enumerate(result.baseline.latency.stages):
         print(f"{stage.name + ' ms':<24}" + "".join(f"{r.latency.stages[i].median_ms:>20.3f}" for r in rows))
     print(f"{'end-to-end ms':<24}" + "".join(f"{r.latency.total_ms:>20.3f}" for r in rows))
+    print(f"{'  95% interval':<24}" + "".join(f"{_interval(r.latency.total.low_ms, r.latency.total.high_ms):>20}"
+                                            for r in rows))  # fmt: skip
     if result.baseline.throughput is not None:
         print(f"{'train images/s':<24}" + "".join(f"{r.images_per_s:>20.1f}" for r in rows))
-    for v in result.variants:
+    for i, v in enumerate(result.variants):
         delta = result.deltas(v)
-        parts = [f"params {delta.params.pct:+.1f}%", f"MACs {delta.macs.pct:+.1f}%",
-                 f"latency {delta.total_ms.pct:+.1f}%"]  # fmt: skip
-        if delta.images_per_s.pct is not None:
-            parts.append(f"train images/s {delta.images_per_s.pct:+.1f}%")
         note = f"  [{v.note}]" if v.note else ""
-        print(f"{v.label} vs baseline: {', '.join(parts)}{note}")
+        print(f"{v.label} vs baseline: params {delta.params.pct:+.1f}%, MACs {delta.macs.pct:+.1f}%{note}")
+        for diff in result.verdicts(i):
+            if diff is not None:
+                print(f"  {diff.sentence()}")
     if result.baseline.note:
         print(f"baseline: {result.baseline.note}")
     return 0
@@ -454,15 +469,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .bounds import BATCH, RUNS, TRAIN_BATCH, WARMUP
     from .devices import DEVICE_CHOICES, DTYPES
+    from .measure import AUTO, LATENCY_SCHEDULE, TRAINING_SCHEDULE, parse_threads
 
-    def measured(p: argparse.ArgumentParser, runs: int) -> None:
+    def measured(p: argparse.ArgumentParser, runs: int, what: str = "timed runs", warmup: int = WARMUP.default) -> None:
         p.add_argument("--batch", type=_positive_int, default=1, help=f"images per forward pass (max {BATCH.high})")
-        p.add_argument("--runs", type=_positive_int, default=runs, help=f"timed runs (default {runs}, max {RUNS.high})")
+        p.add_argument("--runs", type=_positive_int, default=runs, help=f"{what} (default {runs}, max {RUNS.high})")
         p.add_argument(
-            "--warmup", type=int, default=WARMUP.default, help=f"untimed runs first (default 3, max {WARMUP.high})"
+            "--warmup",
+            type=int,
+            default=warmup,
+            help=f"untimed runs first, at least (more while runs still speed up; default {warmup}, max {WARMUP.high})",
         )
         p.add_argument("--device", default="auto", help=f"{', '.join(DEVICE_CHOICES)} or cuda:N (default auto)")
         p.add_argument("--dtype", choices=tuple(DTYPES), default="fp32", help="autocast precision (default fp32)")
+        p.add_argument(
+            "--threads",
+            type=parse_threads,
+            default=AUTO,
+            help="CPU threads: a count, or auto (1 or all, whichever runs faster right now; default auto)",
+        )
 
     be = sub.add_parser("bench", help="per-stage latency (median, p10/p90) and optional training throughput")
     be.add_argument("model", help=f"one of: {', '.join(list_models())}")
@@ -543,11 +568,21 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--quiet", action="store_true", help="no progress on stderr")
     ex.set_defaults(handler=cmd_explain)
 
-    co = sub.add_parser("compare", help="baseline vs blocks variants: params, MACs, latency, training speed")
+    co = sub.add_parser(
+        "compare", help="baseline vs blocks variants, timed interleaved: params, MACs, latency and training speed, "
+        "each difference with a 95%% interval and a verdict"
+    )  # fmt: skip
     co.add_argument("model", help=f"one of: {', '.join(list_models())}")
     co.add_argument("--blocks", action="append", required=True, help="a variant's letters (repeat for more)")
+    co.add_argument("--baseline", help="the baseline's letters (default: the published ones)")
     co.add_argument("--image-size", type=_positive_int, help="input size in pixels (default: the model's)")
-    measured(co, 10)
+    measured(co, LATENCY_SCHEDULE.max_rounds, "the most interleaved rounds (fewer once every interval is tight)", 1)
+    co.add_argument(
+        "--train-steps",
+        type=_positive_int,
+        default=TRAINING_SCHEDULE.max_rounds,
+        help=f"the most interleaved training rounds (default {TRAINING_SCHEDULE.max_rounds})",
+    )
     co.add_argument(
         "--train-batch",
         type=_positive_int,

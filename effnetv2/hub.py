@@ -60,9 +60,9 @@ CACHE_SIZE = 2
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
 HUB_MEMORY_S = 60.0
 """How long this process trusts what the Hub last said: a file it found (asked again after this), and that it did
-not answer. Why: an unreachable Hub costs each call about 23 s of the client's retries (1+2+4+8+8 s), and a
-missing checkpoint then cost every request naming it that long; within this time the client runs in its own
-offline mode (``local_files_only``), which answers from the cache at once."""
+not answer (its probe failed, :func:`hub_reachable`, or the client found no way to it). Why: an unreachable Hub
+cost each call about 23 s of the client's retries (1+2+4+8+8 s), then a probe of up to 2 s; within this time the
+client runs in its own offline mode (``local_files_only``) at once, and a file found is not asked for again."""
 
 
 @dataclass
@@ -207,6 +207,31 @@ def _corrupt_cached(ckpt: Checkpoint, exc: CorruptWeightsError) -> CorruptWeight
     )
 
 
+HUB_PROBE_TIMEOUT_S = 2.0
+"""How long :func:`hub_reachable` waits for a TCP connection to the Hub: a reachable Hub answers within it, and
+an unreachable one costs this once, not huggingface_hub's ~23 s of retries (1 + 2 + 4 + 8 + 8 s)."""
+
+
+def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """Whether a TCP connection to the Hub's host (``HF_ENDPOINT``) opens within ``timeout`` seconds. False at
+    once when ``HF_HUB_OFFLINE`` is set. A probe, not a promise: a Hub that accepts and then fails still fails
+    in the download, with its own message."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlsplit(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def download(checkpoint: str | Checkpoint, *, revision: str | None = None, force: bool = False) -> Path:
     """Fetch a checkpoint's weights into the HF cache (or find them there); returns the verified file's path.
 
@@ -225,15 +250,20 @@ def download(checkpoint: str | Checkpoint, *, revision: str | None = None, force
     key = (ckpt.name, revision)
     if not force and (known := _HUB.file(key)) is not None:
         return known
-    offline = not force and _HUB.silent_for() is not None
+    # Unreachable Hub: the cache alone answers (a cached file, or LocalEntryNotFoundError -> one line) at once,
+    # instead of after huggingface_hub's retries; known from the last minute (_HUB), else from a 2 s probe.
+    remembered = not force and _HUB.silent_for() is not None
+    cache_only = remembered or not hub_reachable()
+    if cache_only and not remembered:
+        _HUB.unreachable_at = time.monotonic()
     path = _hub_call(
         ckpt,
         revision,
         lambda: hf_hub_download(
             ckpt.repo_id, ckpt.filename, revision=revision, force_download=force, library_name="effnetv2",
-            local_files_only=offline,
+            local_files_only=cache_only,
         ),
-        offline=offline,
+        offline=remembered,
     )  # fmt: skip
     try:
         verify_safetensors(path)

@@ -35,6 +35,7 @@ from . import settings
 from .backend import fetching, limits, public, requests, routes, uploads
 from .backend.torch_thread import run_on_torch_thread
 from .errors import EffNetV2Error
+from .ui_i18n import readable_api
 
 
 @contextlib.contextmanager
@@ -150,6 +151,10 @@ class ExplorerBlocks(gr.Blocks):
             if not isinstance(exc, EffNetV2Error):
                 logging.getLogger(__name__).exception("/%s failed", fn.api_name)
             raise gr.Error(public.error_text(exc), print_exception=False, title=title) from None
+
+    def get_api_info(self, all_endpoints: bool = False, page: str | None = None) -> Any:
+        """The API docs (``view_api``, "Use via API") in plain English (:func:`effnetv2.ui_i18n.readable_api`)."""
+        return readable_api(super().get_api_info(all_endpoints, page), self.fns.values())
 
 
 def api_endpoints(scope: dict[str, Any]) -> dict[str, str]:

@@ -21,7 +21,7 @@ WARMUP = 2  # effnetv2.backend.latency.WARMUP
 
 
 def _latency(runs: int, batch: int = 8) -> list:
-    return ["efficientnetv2_b0", "", 224, batch, runs, "cpu", "fp32", "en"]
+    return ["efficientnetv2_b0", "", 224, batch, runs, "cpu", "fp32", "1", "en"]
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_long_work_reports_progress_run_by_run(app):
             seen.add(unit.desc)
         time.sleep(0.05)
     assert job.result()[0]["batch"] == 2
-    assert any(desc and "run " in desc for desc in seen), seen
+    assert any(desc and "round " in desc for desc in seen), seen
 
 
 # -- the token on the engine's loops --------------------------------------------------------------------------------

@@ -102,24 +102,34 @@ def test_gradcam_returns_an_overlay_on_the_crop_the_model_saw(client):
 
 def test_latency_reports_every_stage_and_its_measurement_facts(client):
     result, plot, _shares, facts = client.predict(
-        "efficientnetv2_b0", "", 64, 1, 2, "cpu", "fp32", "en", api_name="/latency"
+        "efficientnetv2_b0", "", 64, 1, 2, "cpu", "fp32", "1", "en", api_name="/latency"
     )
     assert [s["name"] for s in result["stages"]] == ["stem", *(f"stage{i}" for i in range(1, 7)), "head"]
     assert result["device"] and result["dtype"] == "fp32" and result["batch"] == 1 and result["image_size"] == 64
     assert result["stage_sum_ms"] > 0 and result["total_ms"] > 0 and plot is not None
-    assert "threads" in facts and "batch 1" in facts
+    assert "threads 1" in facts and "batch 1" in facts and "load average" in facts
+    assert result["total_low_ms"] <= result["total_ms"] <= result["total_high_ms"] and "spread" in result["noise"]
     with pytest.raises(AppError, match="greater than maximum value 16"):  # the slider bound
-        client.predict("efficientnetv2_b0", "", 64, 1000, 2, "cpu", "fp32", "en", api_name="/latency")
+        client.predict("efficientnetv2_b0", "", 64, 1000, 2, "cpu", "fp32", "1", "en", api_name="/latency")
 
 
-def test_compare_puts_a_blocks_variant_beside_the_published_baseline(client):
-    result, *_figs, table = client.predict("efficientnetv2_b0", "MMMMMM", 64, 1, 1, False, "en", api_name="/compare")
-    assert result["baseline"]["blocks"] == "FFFMMM" and result["variants"][0]["blocks"] == "MMMMMM"
-    assert result["variants"][0]["note"] == "random weights: speed and size only"
+def test_compare_puts_the_chosen_blocks_beside_the_all_mbconv_baseline(client):
+    result, *_figs, table, verdicts = client.predict(
+        "efficientnetv2_b0", "FFFMMM", 64, 1, 2, False, "1", "en", api_name="/compare"
+    )
+    assert result["baseline"]["blocks"] == "MMMMMM" and result["variants"][0]["blocks"] == "FFFMMM"
+    assert result["baseline"]["note"] == "random weights: speed and size only" and result["variants"][0]["note"] is None
     assert result["variants"][0]["params"] != result["baseline"]["params"]
-    assert [row[0] for row in table["data"]] == ["FFFMMM", "MMMMMM"]
+    assert [row[0] for row in table["value"]["data"]] == ["baseline MMMMMM", "FFFMMM"]
+    assert result["variants"][0]["latency_verdict"]["verdict"] in ("faster", "slower", "can't tell", "too noisy")
+    assert "Latency: FFFMMM @ 64px" in verdicts and "load average" in verdicts and "1 thread(s), as set." in verdicts
+    # the baseline's own blocks: an A/A comparison, said so on the page
+    result, *_figs, table, verdicts = client.predict(
+        "efficientnetv2_b0", "MMMMMM", 64, 1, 2, False, "1", "en", api_name="/compare"
+    )
+    assert [row[0] for row in table["value"]["data"]] == ["baseline MMMMMM", "MMMMMM (A/A)"] and "A/A" in verdicts
     with pytest.raises(AppError, match="must be 6 letters"):
-        client.predict("efficientnetv2_b0", "FFX", 64, 1, 1, False, "en", api_name="/compare")
+        client.predict("efficientnetv2_b0", "FFX", 64, 1, 1, False, "1", "en", api_name="/compare")
 
 
 def test_long_work_reports_progress_to_the_page(client):
@@ -145,4 +155,33 @@ def test_long_work_reports_progress_to_the_page(client):
     assert kinds[-1] == "process_completed" and messages[-1]["success"], messages[-1]
     progress = [m["progress_data"][0] for m in messages if m["msg"] == "progress"]
     assert progress and kinds.index("progress") < kinds.index("process_completed")
-    assert any(p["desc"].startswith("FFFMMMM, 64 px:") for p in progress), progress  # the variants, as the page shows
+    assert any(p["desc"].startswith("FFFMMMM @ 64px: warm-up") for p in progress), progress  # the variants, by name
+    assert any(p["desc"].startswith("round ") for p in progress), progress  # then the interleaved rounds
+
+
+def test_the_api_listing_is_plain_english(client):
+    """view_api showed labels as {'key': 'ev2_image', '_type': 'translation_metadata'} (gr.I18n labels): every
+    label is now text, and every parameter has a description (the handler's docstring, else its label)."""
+    api = client.view_api(return_format="dict", print_info=False)
+    for name, endpoint in api["named_endpoints"].items():
+        for p in endpoint["parameters"] + endpoint["returns"]:
+            assert p["label"] is None or isinstance(p["label"], str), (name, p["label"])
+            assert "__i18n__" not in str(p["label"]) and "translation_metadata" not in str(p["label"])
+        for p in endpoint["parameters"]:
+            assert p["python_type"]["description"], (name, p["parameter_name"])
+    classify_params = {p["parameter_name"]: p for p in api["named_endpoints"]["/classify"]["parameters"]}
+    assert classify_params["image"]["label"] == "Image"
+    assert classify_params["topk"]["python_type"]["description"].startswith("how many classes to return")
+    assert "numeric value between 1 and 10" in classify_params["topk"]["python_type"]["description"]
+    assert api["named_endpoints"]["/classify"]["description"].startswith("The top-k ImageNet classes")
+    named = api["named_endpoints"]
+    returns = {name: [r["label"] for r in named[name]["returns"]] for name in ("/classify", "/gradcam")}
+    assert returns == {
+        "/classify": ["Predictions", "Timing", "Class"],
+        "/gradcam": ["Grad-CAM", "What the model saw (resized and cropped)", "Grad-CAM caption"],
+    }
+    for name in ("/explain", "/sanity", "/feature_maps"):
+        assert all(r["label"] for r in api["named_endpoints"][name]["returns"]), name  # not value_123
+    # What a person reads: view_api's printed listing.
+    text = client.view_api(return_format="str", print_info=False)
+    assert "translation_metadata" not in text and "inference path: fast" in text

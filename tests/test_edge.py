@@ -37,8 +37,8 @@ from effnetv2.testing.appserver import (  # sets GRADIO_TEMP_DIR before gradio i
     shipped_env,
 )
 
-LATENCY = ["efficientnetv2_b0", "", 64, 1, 1, "cpu", "fp32", "en"]  # model, blocks, size, batch, runs, ...
-COMPARE = ["efficientnetv2_b0", "MMMMMM", 64, 1, 1, False, "en"]  # model, blocks, size, batch, runs, train, lang
+LATENCY = ["efficientnetv2_b0", "", 64, 1, 1, "cpu", "fp32", "1", "en"]  # model, blocks, size, batch, runs, ...
+COMPARE = ["efficientnetv2_b0", "MMMMMM", 64, 1, 1, False, "1", "en"]  # model, blocks, size, batch, runs, train, ...
 UPLOAD_ONLY = "image must be a file uploaded to this server"
 
 
@@ -127,10 +127,11 @@ TYPED = [
     ("latency", _with(LATENCY, 1, 123), "blocks must be text, got the number 123"),
     ("compare", _with(COMPARE, 2, "64"), "size must be a number from 32 to 640, got the string '64'"),
     ("compare", _with(COMPARE, 3, [1]), "batch must be a number from 1 to 16, got a list of 1"),
-    ("compare", _with(COMPARE, 4, "1"), "runs must be a number from 1 to 30, got the string '1'"),
-    ("compare", _with(COMPARE, 6, {"x": 1}), "lang must be one of its choices, got an object"),
+    ("compare", _with(COMPARE, 4, "1"), "runs must be a number from 1 to 100, got the string '1'"),
+    ("compare", _with(COMPARE, 6, {"x": 1}), "threads must be one of its choices, got an object"),
+    ("compare", _with(COMPARE, 7, {"x": 1}), "lang must be one of its choices, got an object"),
     # Gradio's own line; its "<class" would open a tag in the page's toast (public.inert)
-    ("compare", _with(COMPARE, 6, 7), "Value: 7 (type: &lt;class 'int'>) is not in the list of choices"),
+    ("compare", _with(COMPARE, 7, 7), "Value: 7 (type: &lt;class 'int'>) is not in the list of choices"),
     ("classify", [None, TEST_CHECKPOINT, "3", "plain"], "top-k must be a whole number from 1 to 10, got '3'"),
     ("classify", [None, TEST_CHECKPOINT, [3], "plain"], "top-k must be a whole number from 1 to 10, got [3]"),
     ("classify", [None, {"name": "b0"}, 3, "plain"], "checkpoint must be one of its choices, got an object"),
@@ -204,17 +205,17 @@ def test_image_values_that_are_not_uploads_are_refused(http, upload, api, image,
 
 # -- item 5: all-null, too few and too many values ---------------------------------------------------------------
 
-TAKES_LATENCY = "/latency takes 8 values (model, blocks, size, batch, runs, device, dtype, lang), got"
-TAKES_COMPARE = "/compare takes 7 values (model, blocks, size, batch, runs, train, lang), got"
+TAKES_LATENCY = "/latency takes 9 values (model, blocks, size, batch, runs, device, dtype, threads, lang), got"
+TAKES_COMPARE = "/compare takes 8 values (model, blocks, size, batch, runs, train, threads, lang), got"
 ARITY = [
-    ("latency", [None] * 8, "model must be one of its choices, got null"),
-    ("compare", [None] * 7, "model must be one of its choices, got null"),
+    ("latency", [None] * 9, "model must be one of its choices, got null"),
+    ("compare", [None] * 8, "model must be one of its choices, got null"),
     ("classify", [None] * 4, "checkpoint must be one of its choices, got null"),
     ("gradcam", [None] * 6, "checkpoint must be one of its choices, got null"),
     ("latency", [], f"{TAKES_LATENCY} 0"),
     ("compare", ["efficientnetv2_b0"], f"{TAKES_COMPARE} 1"),
     ("classify", [None], "/classify takes 4 values (image, checkpoint, topk, path), got 1"),
-    ("latency", [*LATENCY, 5], f"{TAKES_LATENCY} 9"),
+    ("latency", [*LATENCY, 5], f"{TAKES_LATENCY} 10"),
 ]
 
 

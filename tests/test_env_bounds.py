@@ -31,7 +31,8 @@ _, url, _ = demo.launch(prevent_thread_lock=True, ssr_mode=False, quiet=True, **
 client = Client(url, verbose=False)
 
 def latency_refusal(**over):
-    args = dict(model="efficientnetv2_b0", blocks="", size=64, batch=1, runs=1, device="cpu", dtype="fp32", lang="en")
+    args = dict(model="efficientnetv2_b0", blocks="", size=64, batch=1, runs=1, device="cpu", dtype="fp32",
+                threads="1", lang="en")
     args.update(over)
     try:
         client.predict(*args.values(), api_name="/latency")

@@ -53,13 +53,15 @@ class DeferredClock:
 
         class Ev:
             t = None
+            syncs_at_record = None
 
             def record(self):
                 self.t = owner.ticks
+                self.syncs_at_record = owner.synced
                 owner.ticks += 1
 
             def elapsed_time(self, end):
-                if owner.synced == 0:
+                if owner.synced <= end.syncs_at_record:
                     raise RuntimeError("elapsed_time before synchronize")
                 return float(end.t - self.t)
 
@@ -72,15 +74,19 @@ def test_stage_latency_structure(b0):
     counts = model_stats(b0, SIZE).stages
     for s, c in zip(lat.stages, counts, strict=True):
         assert 0 < s.p10_ms <= s.median_ms <= s.p90_ms
+        assert s.low_ms <= s.median_ms <= s.high_ms  # the median's 95% interval
         assert (s.params, s.macs) == (c.params, c.macs) and s.macs > 0
     assert lat.stage_sum_ms == pytest.approx(sum(s.median_ms for s in lat.stages))
-    assert lat.ratio == pytest.approx(lat.stage_sum_ms / lat.total_ms)
-    assert lat.agrees == (abs(lat.ratio - 1) <= AGREEMENT)
+    # the stage sum against the end-to-end time of the same run, over runs (not a ratio of two medians)
+    assert lat.sum_ratio is not None and lat.ratio == lat.sum_ratio.value
+    assert lat.sum_ratio.low <= lat.ratio <= lat.sum_ratio.high
+    assert lat.agrees == (lat.sum_ratio.low <= 1 + AGREEMENT and lat.sum_ratio.high >= 1 - AGREEMENT)
     assert lat.stage_sum_ms < lat.total.p90_ms * 1.5  # the hooks see at most the forward pass they sit in
     c = lat.context
     assert (c.model, c.blocks, c.dtype, c.batch, c.image_size) == ("efficientnetv2_b0", "FFFMMM", "fp32", 2, SIZE)
     assert c.device.startswith("cpu (") and c.threads == torch.get_num_threads() and c.clock == "perf_counter"
-    assert (lat.runs, lat.warmup) == (3, 1)
+    assert lat.runs == 3 and 1 <= lat.warmup <= 8  # at least the warm-up asked for, more until runs are steady
+    assert lat.conditions is not None and "load average" in lat.conditions.noise.line()
     assert lat.to_dict()["stages"][0]["name"] == "stem"
 
 
@@ -98,15 +104,16 @@ def test_model_left_as_found(b0):
     b0.eval()
 
 
-def test_event_path_synchronizes_once_at_the_end(b0):
-    """The CUDA code path (events, read after one synchronize) driven on CPU by a deferred clock."""
+def test_event_path_synchronizes_once_per_run(b0):
+    """The CUDA code path (events, read only after a synchronize) driven on CPU by a deferred clock."""
     fake = DeferredClock()
     lat = stage_latency(b0, image_size=SIZE, runs=4, warmup=2, runtime=resolve("cpu"), clock=fake.clock())
     n = len(b0.stage_names)
-    assert fake.synced == 1
+    # every run takes the same fake time, so the warm-up stops at the 2 runs asked for
+    assert lat.warmup == 2 and fake.synced == 4 + 2
     assert fake.created == (4 + 2) * (2 * n + 2)
     # Per run: start, (pre, post) per stage, end -> each stage 1 tick, the whole run 2n + 1 ticks.
-    assert all(s.median_ms == s.p10_ms == s.p90_ms == 1.0 for s in lat.stages)
+    assert all(s.median_ms == s.p10_ms == s.p90_ms == s.low_ms == s.high_ms == 1.0 for s in lat.stages)
     assert lat.total_ms == 2 * n + 1
     assert lat.stage_sum_ms == n
     assert not lat.agrees and lat.context.clock == "fake-cuda"
@@ -182,7 +189,8 @@ def test_training_throughput_event_path_and_no_optimizer(b0):
         optimizer_step=False,
         clock=fake.clock(),
     )
-    assert fake.synced == 1 and fake.created == 8
+    # warm-up: 2 runs (the second as fast as the first), then 3 steps; one synchronize per step
+    assert fake.synced == 5 and fake.created == 10 and tp.warmup == 2
     assert tp.step.median_ms == 1.0 and tp.images_per_s == 2000.0
 
 
@@ -206,10 +214,14 @@ def test_benchmark_json_keys_and_progress():
     )
     d = b.to_dict()
     assert set(d) == {
-        "model", "blocks", "device", "dtype", "threads", "batch", "image_size", "total_ms", "stage_sum_ms", "stages",
-        "images_per_s",
+        "model", "blocks", "device", "dtype", "threads", "batch", "image_size", "total_ms", "total_low_ms",
+        "total_high_ms", "stage_sum_ms", "agrees", "stages", "noise", "images_per_s", "images_per_s_low",
+        "images_per_s_high",
     }  # fmt: skip
-    assert set(d["stages"][0]) == {"name", "median_ms", "p10_ms", "p90_ms", "params", "macs"}
+    assert set(d["stages"][0]) == {"name", "median_ms", "p10_ms", "p90_ms", "params", "macs", "low_ms", "high_ms"}
+    assert d["total_low_ms"] <= d["total_ms"] <= d["total_high_ms"]
+    assert d["images_per_s_low"] <= d["images_per_s"] <= d["images_per_s_high"]
+    assert d["noise"].startswith("machine ") and "identical runs vary" in d["noise"]
     assert d["blocks"] == "MMMMMM" and d["image_size"] == SIZE
     assert "images_per_s" not in Benchmark(b.latency).to_dict()
     fractions = [f for f, _ in seen]
@@ -232,13 +244,15 @@ def test_cli_bench_json_and_text(capsys):
     out = capsys.readouterr()
     d = json.loads(out.out)
     assert set(d) == {
-        "model", "blocks", "device", "dtype", "threads", "batch", "image_size", "total_ms", "stage_sum_ms", "stages"
+        "model", "blocks", "device", "dtype", "threads", "batch", "image_size", "total_ms", "total_low_ms",
+        "total_high_ms", "stage_sum_ms", "agrees", "stages", "noise",
     }  # fmt: skip
     assert (d["dtype"], d["batch"], d["image_size"], len(d["stages"])) == ("bf16", 2, SIZE, 8)
     assert "[100%]" in out.err
     assert main([*argv, "--blocks", "MMMMMM", "--train"]) == 0
     text = capsys.readouterr().out
-    assert "blocks=MMMMMM" in text and "stage sum" in text and "images/s" in text
+    assert "blocks=MMMMMM" in text and "stage sum" in text and "images/s" in text and "95% interval" in text
+    assert text.startswith("machine ")  # the noise line comes first
 
 
 @pytest.mark.parametrize(
@@ -286,7 +300,9 @@ def test_gpu_engine_check_runs_on_cpu(tmp_path):
     for dtype in ("fp32", "bf16", "fp16"):
         row = report["dtypes"][dtype]
         assert row["clock"] == "perf_counter"
-        assert row["stage_sum_ratio"] == pytest.approx(row["stage_sum_ms"] / row["events_total_ms"])
+        low, high = row["stage_sum_ratio_interval"]  # per run: stage sum / that run's end-to-end time
+        assert low <= row["stage_sum_ratio"] <= high
+        assert row["stage_sum_agrees"] == (low <= 1 + AGREEMENT and high >= 1 - AGREEMENT)
         assert row["events_vs_timer"] == pytest.approx(row["events_total_ms"] / row["timer_ms"])
         assert set(row["stages_ms"]) == {"stem", *(f"stage{i}" for i in range(1, 7)), "head"}
         assert math.isfinite(row["logit_error_pct"]) and row["accurate"] == (row["logit_error_pct"] <= 2.0)
@@ -294,23 +310,24 @@ def test_gpu_engine_check_runs_on_cpu(tmp_path):
     assert report["dtypes"]["bf16"]["train_images_per_s"] > 0 and report["gradcam_x_forward"] > 0
 
 
-def _point(label, median, p10, p90):
-    from effnetv2.profiling import TrainingPoint
+def _diff(verdict):
+    from effnetv2.measure import Difference, Interval
 
-    return TrainingPoint(label, 64, 4, median, p10, p90)
+    return Difference("training step", "b", "a", Interval(1.0, 0.9, 1.1), verdict)
 
 
-def test_order_verdict_needs_spreads_that_do_not_overlap():
+def test_order_verdict_reads_each_neighbours_verdict():
     from effnetv2.profiling import CONTRADICTED, SUPPORTED, TOO_NOISY, order_verdict
 
-    fast, mid, slow = _point("a", 17, 16, 18), _point("b", 12, 11, 13), _point("c", 9, 8, 10)
-    assert order_verdict((fast, mid, slow)) == SUPPORTED
-    assert order_verdict((fast, _point("b", 14, 10, 16.5), slow)) == TOO_NOISY  # overlaps both neighbours
-    assert order_verdict((mid, fast, slow)) == CONTRADICTED  # the cold-first-click curve: 13 then 14.5
+    assert order_verdict([_diff("faster"), _diff("faster")]) == SUPPORTED
+    assert order_verdict([_diff("faster"), _diff("can't tell")]) == TOO_NOISY
+    assert order_verdict([_diff("too noisy"), _diff("faster")]) == TOO_NOISY
+    assert order_verdict([_diff("faster"), _diff("slower")]) == CONTRADICTED  # the cold-first-click curve
+    assert order_verdict([]) == TOO_NOISY
 
 
 def test_compare_training_warms_every_shape_and_interleaves(monkeypatch):
-    """Each setup gets its warm-up steps before any timed step, then the timed steps rotate through setups."""
+    """Each setup is warmed up before any timed step, then the timed steps rotate through the setups."""
     from effnetv2 import profiling
 
     calls = []
@@ -322,10 +339,16 @@ def test_compare_training_warms_every_shape_and_interleaves(monkeypatch):
 
     monkeypatch.setattr(profiling, "_train_step", spy)
     net = create_model("efficientnetv2_b0", blocks="FFFFFF", num_classes=10)
-    result = profiling.compare_training([("b0", net, 32), ("b0", net, 48)], batch=2, rounds=2, warmup=1)
-    assert calls == [32, 48, 32, 48, 48, 32]  # warm-up at each size, then rotating rounds
+    result = profiling.compare_training([("b0", net, 32), ("b0", net, 48)], batch=2, rounds=2, warmup=1, threads=1)
+    warm = result.conditions.warmup
+    w32, w48 = warm["b0 @ 32px"], warm["b0 @ 48px"]
+    assert 1 <= w32 <= 4 and 1 <= w48 <= 4  # until steady, at most the schedule's cap
+    assert calls == [32] * w32 + [48] * w48 + [32, 48, 48, 32]  # warm-up per size, then rotating rounds
     assert [p.image_size for p in result.points] == [32, 48]
     for p in result.points:
         assert p.p10_images_per_s <= p.images_per_s <= p.p90_images_per_s
+        assert p.low_images_per_s <= p.images_per_s <= p.high_images_per_s
     assert result.verdict in ("supported", "contradicted", "too noisy")
-    assert result.to_dict()["points"][0]["label"] == "b0"
+    d = result.to_dict()
+    assert d["points"][0]["label"] == "b0" and d["differences"][0]["measure"] == "training step"
+    assert d["conditions"]["noise"]["threads"]["count"] == 1

@@ -46,18 +46,26 @@ def _size(size: int | Sequence[int]) -> str:
     return f"{size[0]}x{size[1]}" if isinstance(size, (list, tuple)) else str(size)
 
 
-def _error_bars(stages: Sequence[StageLatency]) -> dict:
-    """p10-p90 around the median."""
+def interval_bars(values: Sequence[float], lows: Sequence[float], highs: Sequence[float]) -> dict:
+    """Plotly error bars from each value down to its low and up to its high end."""
     return {
         "type": "data",
         "symmetric": False,
-        "array": [s.p90_ms - s.median_ms for s in stages],
-        "arrayminus": [s.median_ms - s.p10_ms for s in stages],
+        "array": [h - v for v, h in zip(values, highs, strict=True)],
+        "arrayminus": [v - lo for v, lo in zip(values, lows, strict=True)],
     }
 
 
+def _error_bars(stages: Sequence[StageLatency]) -> dict:
+    """The 95% interval of each stage's median (:func:`effnetv2.measure.median_interval`), not the spread of
+    single runs: whether two bars differ is read from their intervals."""
+    return interval_bars(
+        [s.median_ms for s in stages], [float(s.low_ms) for s in stages], [float(s.high_ms) for s in stages]
+    )
+
+
 def latency_figure(result: Latency, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
-    """Median time per stage, with p10-p90 error bars, and the stage sum against end-to-end in the title."""
+    """Median time per stage with its 95% interval, and the stage sum against end-to-end in the title."""
     stages = result.stages
     fig = go.Figure(
         go.Bar(
@@ -72,7 +80,7 @@ def latency_figure(result: Latency, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
     c = result.context
     title = (
         f"{ui_text('latency_chart', lang)}: {c.model}, {_size(c.image_size)} px — "
-        f"Σ {result.stage_sum_ms:.1f} ms / end-to-end {result.total_ms:.1f} ms"
+        f"Σ {result.stage_sum_ms:.1f} ms / {ui_text('end_to_end', lang)} {result.total_ms:.1f} ms"
     )
     fig.update_yaxes(title_text=ui_text("median_ms", lang))
     return _style(fig, title)
@@ -94,15 +102,19 @@ def share_figure(result: Latency, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
     fig.add_bar(x=names, y=[100 * r[1] for r in rows], name=ui_text("share_macs", lang), marker_color="#9ca3af")
     fig.add_bar(x=names, y=[100 * r[2] for r in rows], name=ui_text("share_time", lang), marker_color=PALETTE[1])
     fig.update_layout(barmode="group")
-    fig.update_yaxes(title_text="%", ticksuffix="%")
+    fig.update_yaxes(title_text=ui_text("share_percent", lang), ticksuffix="%")
     c = result.context
     return _style(fig, f"{ui_text('share_chart', lang)}: {c.model} ({c.blocks})")
 
 
 def compare_figure(
-    results: Sequence[Latency], labels: Sequence[str] | None = None, lang: str = DEFAULT_LANGUAGE
+    results: Sequence[Latency],
+    labels: Sequence[str] | None = None,
+    lang: str = DEFAULT_LANGUAGE,
+    controls: Sequence[str] = (),
 ) -> go.Figure:
-    """Per-stage median latency of several variants side by side (same stages, e.g. baseline vs blocks)."""
+    """Per-stage median latency of several variants side by side (same stages, e.g. baseline vs blocks), each
+    with its 95% interval; ``controls`` (stages that are the same in every variant) are hatched."""
     fig = go.Figure()
     for i, r in enumerate(results):
         c = r.context
@@ -113,49 +125,56 @@ def compare_figure(
             error_y=_error_bars(r.stages),
             name=label,
             marker_color=PALETTE[i % len(PALETTE)],
+            marker_pattern_shape=["/" if s.name in controls else "" for s in r.stages],
         )
     fig.update_layout(barmode="group")
     fig.update_yaxes(title_text=ui_text("median_ms", lang))
-    return _style(fig, ui_text("latency_chart", lang))
+    title = ui_text("latency_chart", lang)
+    if controls:
+        title += f"<br><sub>{ui_text('controls_note', lang)}</sub>"
+    return _style(fig, title)
 
 
 def totals_figure(
-    labels: Sequence[str], values: Sequence[float], title: str, axis: str, *, baseline: int = 0
+    labels: Sequence[str],
+    values: Sequence[float],
+    title: str,
+    axis: str,
+    *,
+    intervals: Sequence[tuple[float, float]] | None = None,
+    text: Sequence[str] | None = None,
 ) -> go.Figure:
-    """One bar per variant (params, MACs, images/s ...), with the change against ``labels[baseline]``."""
-    base = values[baseline] if values else 0
-    text = [
-        "baseline" if i == baseline or not base else f"{(v - base) / base * 100:+.0f}%" for i, v in enumerate(values)
-    ]
-    fig = go.Figure(
-        go.Bar(
-            x=list(labels),
-            y=list(values),
-            text=text,
-            textposition="outside",
-            marker_color=[PALETTE[i % len(PALETTE)] for i in range(len(values))],
-        )
+    """One bar per variant (latency, images/s ...) with its 95% interval, labelled with ``text`` (e.g. each
+    variant's verdict against the baseline: a percentage only where the verdict found a difference)."""
+    bars = go.Bar(
+        x=list(labels),
+        y=list(values),
+        text=list(text) if text is not None else None,
+        textposition="outside",
+        marker_color=[PALETTE[i % len(PALETTE)] for i in range(len(values))],
     )
-    fig.update_yaxes(title_text=axis)
-    return _style(fig, title, height=320)
+    if intervals is not None:
+        bars.error_y = interval_bars(values, [lo for lo, _ in intervals], [hi for _, hi in intervals])
+    fig = go.Figure(bars)
+    fig.update_yaxes(title_text=axis, rangemode="tozero")
+    return _style(fig, title, height=340)
 
 
 def throughput_figure(comparison: TrainingComparison, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
-    """Training images/s against image size (progressive learning's argument), with the p10-p90 spread.
+    """Training images/s against image size (progressive learning's argument), with each median's 95% interval.
 
-    The title says whether the spread supports the claim "smaller images train faster" on this machine.
+    The title says whether the intervals support the claim "smaller images train faster" on this machine.
     """
     pts = sorted(comparison.points, key=lambda p: p.image_size)
     fig = go.Figure()
     fig.add_scatter(
         x=[p.image_size for p in pts],
         y=[p.images_per_s for p in pts],
-        error_y={
-            "type": "data",
-            "symmetric": False,
-            "array": [p.p90_images_per_s - p.images_per_s for p in pts],
-            "arrayminus": [p.images_per_s - p.p10_images_per_s for p in pts],
-        },
+        error_y=interval_bars(
+            [p.images_per_s for p in pts],
+            [p.low_images_per_s or p.images_per_s for p in pts],
+            [p.high_images_per_s or p.images_per_s for p in pts],
+        ),
         mode="lines+markers+text",
         text=[f"{p.images_per_s:.1f}" for p in pts],
         textposition="top center",
@@ -164,7 +183,7 @@ def throughput_figure(comparison: TrainingComparison, lang: str = DEFAULT_LANGUA
     )
     fig.update_xaxes(title_text=ui_text("image_size", lang), gridcolor="#e5e7eb")
     fig.update_yaxes(title_text=ui_text("images_per_s", lang), rangemode="tozero")
-    batch = f" (batch {pts[0].batch})" if pts else ""
+    batch = f" ({ui_text('batch', lang)} {pts[0].batch})" if pts else ""
     verdict = ui_text(f"verdict_{comparison.verdict.replace(' ', '_')}", lang)
     return _style(fig, f"{ui_text('measure_throughput', lang)}{batch}<br><sub>{verdict}</sub>")
 
@@ -198,4 +217,4 @@ def scaling_figure(models: Sequence[str] = SCALING_MODELS, lang: str = DEFAULT_L
             line={"dash": dash, "color": PALETTE[i % len(PALETTE)]},
         )
     fig.update_yaxes(title_text=ui_text("layers", lang), rangemode="tozero")
-    return _style(fig, ui_text("layers_per_stage", lang) + " (V1: dotted, V2: solid)")
+    return _style(fig, f"{ui_text('layers_per_stage', lang)} ({ui_text('v1_dotted_v2_solid', lang)})")

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from huggingface_hub import constants
 
 from .. import costs
-from ..backends import served_by
+from ..backends import BACKENDS_ENV, allowed_backends, served_by, served_dtype
 from ..cache import LRUCache
-from ..checkpoints import DEFAULT_CHECKPOINT, resolve_checkpoint
+from ..checkpoints import DEFAULT_CHECKPOINT, EMBEDDED_CHECKPOINT, resolve_checkpoint
 from ..config import get_arch
 from ..errors import BoundsError
 from ..gradcam import CamResult, grad_cam
@@ -26,25 +28,21 @@ from ..optimize import choose_fast_path, optimize_for_inference
 from ..samples import photos
 from .limits import CLASS_INDEX, OPACITY, TOPK
 from .public import without_paths
+from .strings import DEFAULT_LANGUAGE, normalize_language, ui_text
 
-PATHS: dict[str, str] = {
-    "fast": "fast: folded BatchNorm, channels_last, bf16/fp16 where the hardware has it",
-    "fp32": "optimized fp32: folded BatchNorm, channels_last (same logits)",
-    "plain": "plain PyTorch fp32 (eager)",
-}
-"""Inference paths: the optimized model (``optimize_for_inference``) or the plain one."""
+PATHS: tuple[str, ...] = ("fast", "fp32", "plain")
+"""Inference paths: the optimized model (``optimize_for_inference``) or the plain one; their labels are the
+``path_*`` keys of ``strings``."""
 DEFAULT_PATH = "fast"
 COLORMAPS = ["jet", "turbo", "viridis", "inferno"]
 _OPTIMIZED: LRUCache = LRUCache(2)
 
 
-_STATE_LABELS = {"local": "local file", "cached": "cached", "embedded": "embedded", "download": "needs a download",
-                 "install": "needs its package"}  # fmt: skip
-
-
-def checkpoint_choices() -> list[tuple[str, str]]:
-    """(label, name) for the picker: every checkpoint, saying which are usable now and which need a download."""
-    return [(f"{s.checkpoint.name} ({_STATE_LABELS[s.state]})", s.checkpoint.name) for s in checkpoint_statuses()]
+def checkpoint_choices(lang: str = DEFAULT_LANGUAGE) -> list[tuple[str, str]]:
+    """(label, name) for the picker: every checkpoint, saying which are usable now and which need a download
+    (the ``state_*`` strings: local file, cached, embedded, needs a download, needs its package)."""
+    return [(f"{s.checkpoint.name} ({ui_text('state_' + s.state, lang)})", s.checkpoint.name)
+            for s in checkpoint_statuses()]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -55,20 +53,43 @@ class Startup:
     notice: str | None
 
 
-def startup() -> Startup:
+def startup(lang: str = DEFAULT_LANGUAGE) -> Startup:
     """The default V2 checkpoint when its weights are here; else the embedded Lite0 (real weights that ship with
     the package) with a one-line notice on how to get V2; else the default, with what is missing and why.
 
     No network call: start-up stays fast and works offline. Online, the Space preloads the default weights,
-    so nothing changes there.
+    so nothing changes there. The notice is in ``lang``: the engine's English line (written for the CLI too),
+    or its translation from ``strings`` (the ``embedded_notice`` key, kept equal to the engine's by a test).
     """
     chosen, notice = default_or_embedded(DEFAULT_CHECKPOINT)
-    problem = notice or weights_problem(chosen.name)
+    if notice and chosen.name == EMBEDDED_CHECKPOINT and normalize_language(lang) != DEFAULT_LANGUAGE:
+        instead = resolve_checkpoint(DEFAULT_CHECKPOINT)
+        notice = ui_text("embedded_notice", lang).format(
+            embedded=EMBEDDED_CHECKPOINT, name=instead.name, alias=instead.alias or instead.name
+        )
+    problem = notice or weights_problem(chosen.name, lang)
     return Startup(chosen.name, without_paths(problem) if problem else None)  # every visitor sees it
 
 
-def inference_paths() -> list[tuple[str, str]]:
-    return [(label, key) for key, label in PATHS.items()]
+def startup_line(start: Startup | None = None) -> str:
+    """One line for the server's log at start: the weights that serve, whether they stand in for the default
+    (and why), and the backends the fast path may choose among (it is chosen at the first classification)."""
+    start = start or startup()
+    status = checkpoint_status(start.checkpoint)
+    if start.checkpoint == DEFAULT_CHECKPOINT:
+        role = "the default" if status.usable else f"the default, not usable yet: {status.note}"
+    else:
+        role = f"a fallback: the default {DEFAULT_CHECKPOINT} is not on this machine"
+    backends = ", ".join(allowed_backends())
+    return (
+        f"EffNetV2 Explorer: serving {start.checkpoint} ({status.state}), {role}; fast-path backends: {backends} "
+        f"({BACKENDS_ENV}), chosen at the first classification"
+    )
+
+
+def inference_paths(lang: str = DEFAULT_LANGUAGE) -> list[tuple[str, str]]:
+    """(label, key) of each inference path, labelled in ``lang``."""
+    return [(ui_text(f"path_{key}", lang), key) for key in PATHS]
 
 
 def cam_choices(checkpoint: str = DEFAULT_CHECKPOINT) -> list[str]:
@@ -84,30 +105,26 @@ def default_cam_stage(checkpoint: str = DEFAULT_CHECKPOINT) -> str:
 CAM_DEFAULT_STAGE = default_cam_stage()
 
 
-def weights_problem(checkpoint: str = DEFAULT_CHECKPOINT) -> str | None:
+def weights_problem(checkpoint: str = DEFAULT_CHECKPOINT, lang: str = DEFAULT_LANGUAGE) -> str | None:
     """None when the checkpoint's weights are at hand (a local file, the HF cache, the installed package), else
-    why and how to fix it, without a server path (every visitor sees it). Makes no network call."""
+    why and how to fix it in ``lang``, without a server path (every visitor sees it). Makes no network call."""
     ckpt = resolve_checkpoint(checkpoint)
     try:
         status = checkpoint_status(ckpt)
     except ValueError as exc:  # EFFNETV2_WEIGHTS or EFFNETV2_REVISION set to something unusable
-        return f"**Pretrained weights for `{ckpt.name}` are not usable:** {exc}"
+        return ui_text("weights_unusable", lang).format(name=ckpt.name, why=exc)
     if status.usable:
         return None
     if status.state == "install":
-        return f"**Pretrained weights for `{ckpt.name}`:** {status.note}"
-    why = (
-        "HF_HUB_OFFLINE is set and they are not in the local cache"
-        if constants.HF_HUB_OFFLINE
-        else "they are not in the local cache yet; the first classification will try to download them from "
-        "the Hugging Face Hub"
-    )
-    return (
-        f"**Pretrained weights for `{ckpt.name}`:** {why}. To fix it, run "
-        f"`python -m effnetv2 download {ckpt.alias or ckpt.name}` on a machine with internet access (then copy "
-        f"the cache), or point `{WEIGHTS_ENV}` at a local `model.safetensors`. The Latency, Lab and Walkthrough "
-        "tabs use randomly initialised models and work without any download."
-    )
+        return ui_text("weights_install", lang).format(name=ckpt.name, why=status.note)
+    why = ui_text("weights_offline" if constants.HF_HUB_OFFLINE else "weights_not_cached", lang)
+    alias = ckpt.alias or ckpt.name
+    return ui_text("weights_missing_how", lang).format(name=ckpt.name, why=why, alias=alias, env=WEIGHTS_ENV)
+
+
+def _path_name(path: str, lang: str) -> str:
+    """A path's short name: its label up to the colon ("fast", "optimized fp32", "plain PyTorch fp32 (eager)")."""
+    return re.split("[:：]", ui_text(f"path_{path}", lang))[0]
 
 
 def _check_path(path: str) -> str:
@@ -148,6 +165,8 @@ class ClassifyResult:
     checkpoint: str
     path: str
     dtype: str
+    """The precision that served the forward (:func:`~effnetv2.backends.served_dtype`): fp32 on a runtime backend
+    even where the eager fast path would run bf16."""
     device: str
     backend: str = "plain PyTorch (eager)"
     """What served the forward: eager PyTorch, eager oneDNN, ONNX Runtime or OpenVINO (with its version)."""
@@ -156,10 +175,15 @@ class ClassifyResult:
     def confidences(self) -> dict[str, float]:
         return {p.label: float(p.prob) for p in self.predictions}
 
-    def timing_markdown(self) -> str:
-        return (
-            f"**{self.ms:.1f} ms** — decoding, preprocessing and forward on {self.device}, {self.dtype} "
-            f"({PATHS[self.path].split(':')[0]}), served by {self.backend}, {self.checkpoint}"
+    def timing_markdown(self, lang: str = DEFAULT_LANGUAGE) -> str:
+        """One line: the time, and what served it (device, the precision that ran, path, backend, checkpoint)."""
+        return ui_text("timing_line", lang).format(
+            ms=self.ms,
+            device=self.device,
+            dtype=self.dtype,
+            path=_path_name(self.path, lang),
+            backend=self.backend,
+            checkpoint=self.checkpoint,
         )
 
     def to_dict(self) -> dict:
@@ -197,8 +221,8 @@ def classify(image: Any, checkpoint: str = DEFAULT_CHECKPOINT, topk: Any = TOPK.
     start = time.perf_counter()
     predictions = predict(pre, [source], k)[0]  # decodes the image once, inside the timed span
     ms = (time.perf_counter() - start) * 1e3
-    served = served_by(pre.model)
-    return ClassifyResult(predictions, ms, pre.checkpoint.name, path, dtype, str(pre.device), served)
+    served, precision = served_by(pre.model), served_dtype(pre.model, dtype)
+    return ClassifyResult(predictions, ms, pre.checkpoint.name, path, precision, str(pre.device), served)
 
 
 @dataclass
@@ -208,6 +232,27 @@ class GradCamResult:
     caption: str
     cam: CamResult
     """The engine's result (raw maps, classes, scores)."""
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The probability the predictions beside the map show for the class, and the path and precision they ran
+    in: the Grad-CAM caption names both numbers by path instead of a second, unlabelled one."""
+
+    prob: float
+    path: str
+    dtype: str
+
+
+def shown_probability(predictions: Any, label: str, checkpoint: str, path: str) -> Shown | None:
+    """``label``'s probability in a ``gr.Label`` payload of the predictions (``{"confidences": [{"label",
+    "confidence"}]}``), with the precision ``path`` serves in; None when the payload does not hold the class."""
+    rows = predictions.get("confidences") if isinstance(predictions, dict) else None
+    prob = next((r.get("confidence") for r in rows or [] if isinstance(r, dict) and r.get("label") == label), None)
+    if not isinstance(prob, (int, float)) or path not in PATHS:
+        return None
+    pre, dtype = pretrained_for(checkpoint, path)  # cached by the classification that made the payload
+    return Shown(float(prob), path, served_dtype(pre.model, dtype))
 
 
 def _opacity(value: Any) -> float:
@@ -224,10 +269,14 @@ def gradcam(
     target: Any = -1,
     opacity: Any = 0.5,
     colormap: str = COLORMAPS[0],
+    lang: str = DEFAULT_LANGUAGE,
+    shown: Callable[[str], Shown | None] | None = None,
 ) -> GradCamResult:
     """Grad-CAM of one class (``-1`` = the top-1) at a stage, overlaid on the exact crop the model saw.
 
-    Runs on the plain fp32 model: gradients need it, and the map should not depend on the fast path.
+    Runs on the plain fp32 model: gradients need it, and the map should not depend on the fast path. Its
+    probability may differ from the fast path's (bf16 rounds), so the caption labels it "plain fp32", and
+    ``shown`` (class label -> what the predictions show) puts the predictions' number beside it, by path.
     """
     choices = cam_choices(checkpoint)
     if stage not in choices:
@@ -252,5 +301,9 @@ def gradcam(
         labels=pre.labels,
     )
     c, label, p = cam.classes[0], cam.labels[0], cam.scores[0]
-    caption = f"Grad-CAM at **{cam.target}** for class {c} **{label}** (p = {p:.1%})"
+    caption = ui_text("cam_caption", lang).format(stage=cam.target, index=c, label=label, p=p)
+    beside = shown(label) if shown is not None else None
+    if beside is not None and beside.path != "plain":
+        path = _path_name(beside.path, lang)
+        caption += ui_text("cam_caption_shown", lang).format(p=beside.prob, path=path, dtype=beside.dtype)
     return GradCamResult(cam.overlays[0], crop, caption, cam)

@@ -24,6 +24,7 @@ from ..names import STEM, part_names
 from . import limits
 from .charts import go
 from .classify import _given
+from .strings import DEFAULT_LANGUAGE, ui_text
 
 Progress = Callable[[float, str], None] | None
 
@@ -93,8 +94,13 @@ class AtlasView:
     atlas: engine.Atlas
 
 
-SCORE_HEADERS = ["method", "stage", "deletion area (low = faithful)", "insertion area (high = faithful)",
-                 "random deletion", "random insertion", "seconds"]  # fmt: skip
+def score_headers(lang: str = DEFAULT_LANGUAGE) -> list[str]:
+    """The scores table's headers: method, stage, deletion, insertion, random deletion and insertion, seconds."""
+    keys = ("method", "stage", "deletion_area", "insertion_area", "random_deletion", "random_insertion", "seconds")
+    return [ui_text(f"x_{k}", lang) for k in keys]
+
+
+SCORE_HEADERS = score_headers()
 
 
 def atlas(
@@ -107,6 +113,7 @@ def atlas(
     steps: Any = limits.CURVE_STEPS.default,
     ig_steps: Any = limits.IG_STEPS.default,
     progress: Progress = None,
+    lang: str = DEFAULT_LANGUAGE,
 ) -> AtlasView:
     """The atlas of one image: every chosen method at every chosen stage, scored against random cell orders."""
     chosen_methods = _choices(methods, engine.METHODS, "method", len(engine.METHODS))
@@ -123,37 +130,40 @@ def atlas(
     gallery, rows = [], []
     for e, s in zip(result.explanations, result.scores, strict=True):
         c = s.curves
-        caption = f"{e.method} at {e.stage}: deletion {c.deletion_auc:.2f}, insertion {c.insertion_auc:.2f}"
+        caption = ui_text("x_map_caption", lang).format(
+            method=e.method, stage=e.stage, deletion=c.deletion_auc, insertion=c.insertion_auc
+        )
         gallery.append((engine.draw(e, p.crop), caption))
         rows.append([e.method, e.stage, round(c.deletion_auc, 3), round(c.insertion_auc, 3),
                      round(result.random.deletion_auc, 3), round(result.random.insertion_auc, 3),
                      round(s.seconds, 2)])  # fmt: skip
     first = result.explanations[0]
-    summary = (
-        f"Class {first.class_index} **{first.label}** (p = {first.prob:.1%}); cells of {cell_px} px, "
-        f"{limits.RANDOM_ORDERS.default} random orders: deletion {result.random.deletion_auc:.3f}, insertion "
-        f"{result.random.insertion_auc:.3f}. A faithful map deletes below and inserts above chance. "
-        f"{len(rows)} maps in {result.seconds:.1f} s."
-    )
-    return AtlasView(gallery, rows, curves_figure(result), summary, result)
+    summary = ui_text("x_summary", lang).format(
+        index=first.class_index, label=first.label, p=first.prob, cell=cell_px, orders=limits.RANDOM_ORDERS.default,
+        deletion=result.random.deletion_auc, insertion=result.random.insertion_auc, maps=len(rows),
+        seconds=result.seconds,
+    )  # fmt: skip
+    return AtlasView(gallery, rows, curves_figure(result, lang), summary, result)
 
 
-def curves_figure(result: engine.Atlas) -> go.Figure:
+def curves_figure(result: engine.Atlas, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
     """Deletion (left) and insertion (right) curves of every cell, with the random baseline dashed."""
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("deletion (lower is better)", "insertion (higher is better)"))
+    titles = (ui_text("x_deletion_title", lang), ui_text("x_insertion_title", lang))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=titles)
     x = list(result.random.fractions)
     for col, kind in ((1, "deletion"), (2, "insertion")):
         dashed = {"dash": "dash", "color": "black"}
-        fig.add_trace(go.Scatter(x=x, y=list(getattr(result.random, kind)), name="random", legendgroup="random",
+        fig.add_trace(go.Scatter(x=x, y=list(getattr(result.random, kind)), name=ui_text("x_random", lang),
+                                 legendgroup="random",
                                  showlegend=col == 1, line=dashed), row=1, col=col)  # fmt: skip
         for s in result.scores:
             name = f"{s.method} @ {s.stage}"
             fig.add_trace(go.Scatter(x=x, y=list(getattr(s.curves, kind)), name=name, legendgroup=name,
                                      showlegend=col == 1), row=1, col=col)  # fmt: skip
-        fig.update_xaxes(title_text="fraction of cells changed", range=[0, 1], row=1, col=col)
-        fig.update_yaxes(title_text="class probability", range=[0, 1], row=1, col=col)
+        fig.update_xaxes(title_text=ui_text("x_fraction_changed", lang), range=[0, 1], row=1, col=col)
+        fig.update_yaxes(title_text=ui_text("x_class_probability", lang), range=[0, 1], row=1, col=col)
     fig.update_layout(height=420, margin={"t": 40, "b": 40})
     return fig
 
@@ -173,6 +183,7 @@ def sanity(
     target: Any = -1,
     ig_steps: Any = limits.SANITY_IG_STEPS.default,
     progress: Progress = None,
+    lang: str = DEFAULT_LANGUAGE,
 ) -> SanityView:
     """Cascading randomization of a copy of the model, head first; each method's rank correlation per step."""
     chosen = _choices(methods, engine.METHODS, "method", len(engine.METHODS))
@@ -183,15 +194,14 @@ def sanity(
     fig = go.Figure()
     for m, corr in r.correlations.items():
         fig.add_trace(go.Scatter(x=list(r.steps), y=list(corr), mode="lines+markers", name=f"{m} @ {r.stage[m]}"))
-    fig.add_hline(y=engine.SANITY_PASS, line_dash="dash", annotation_text="pass below this after full randomization")
-    fig.update_layout(xaxis_title="randomized down to (cumulative, head first)",
-                      yaxis_title="Spearman rank correlation with the original map", yaxis_range=[-1, 1],
-                      height=420, margin={"t": 30, "b": 40})  # fmt: skip
+    fig.add_hline(y=engine.SANITY_PASS, line_dash="dash", annotation_text=ui_text("x_pass_line", lang))
+    fig.update_layout(xaxis_title=ui_text("x_randomized_to", lang), yaxis_title=ui_text("x_rank_correlation", lang),
+                      yaxis_range=[-1, 1], height=420, margin={"t": 30, "b": 40})  # fmt: skip
     failed = r.failed
-    lines = [f"- **{m}**: {corr[-1]:+.2f} after full randomization: "
-             + ("**failed** (its map hardly depends on the weights)" if m in failed else "passed")
+    lines = [ui_text("x_sanity_line", lang).format(method=m, corr=corr[-1],
+                                                   verdict=ui_text("x_failed" if m in failed else "x_passed", lang))
              for m, corr in r.correlations.items()]  # fmt: skip
-    head = "Every method passed." if not failed else f"**Failed: {', '.join(failed)}.**"
+    head = ui_text("x_all_passed", lang) if not failed else ui_text("x_some_failed", lang).format(", ".join(failed))
     return SanityView(fig, "\n".join([head, *lines]), r)
 
 
@@ -202,7 +212,9 @@ class FeatureView:
     maps: engine.FeatureMaps
 
 
-def feature_maps(image: Any, checkpoint: str = DEFAULT_CHECKPOINT, stage: Any = None, k: Any = 16) -> FeatureView:
+def feature_maps(
+    image: Any, checkpoint: str = DEFAULT_CHECKPOINT, stage: Any = None, k: Any = 16, lang: str = DEFAULT_LANGUAGE
+) -> FeatureView:
     """A stage's ``k`` most active channels as a grid over the crop."""
     choices = stage_choices(checkpoint)[1:]
     where = default_stage(checkpoint) if stage in (None, "") else _choices(stage, choices, "stage", 1)[0]
@@ -211,8 +223,7 @@ def feature_maps(image: Any, checkpoint: str = DEFAULT_CHECKPOINT, stage: Any = 
     fm = engine.feature_maps(p.pre.model, p.x, where, count)
     h, w = fm.resolution
     top = ", ".join(f"ch {c} ({m:.2f})" for c, m in zip(fm.channels, fm.means, strict=True))
-    caption = (
-        f"**{fm.stage}**: {fm.channel_count} channels at {h}x{w}; the {len(fm.channels)} most active (mean "
-        f"activation over the crop): {top}"
+    caption = ui_text("x_feature_caption", lang).format(
+        stage=fm.stage, channels=fm.channel_count, h=h, w=w, k=len(fm.channels), top=top
     )
     return FeatureView(engine.feature_grid(fm, p.crop), caption, fm)

@@ -1,4 +1,10 @@
-"""The MBConv vs Fused-MBConv lab: presets, per-stage toggles, the stage table and the comparison."""
+"""The MBConv vs Fused-MBConv lab: presets, per-stage toggles, the stage table and the comparison.
+
+The baseline is the model with every stage MBConv, what the paper's Fused-MBConv replaces; the chosen blocks
+(by default the published ones: V2-B0's FFFMMM, the paper's "fuse stages 1-3") are the variant, so the first
+click with the defaults compares something. Choosing all-MBConv gives an A/A comparison, which shows the
+machine's noise alone. Verdicts, intervals and controls come from :mod:`effnetv2.measure`.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +13,32 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..bounds import flag
-from ..compare import Comparison, Delta
+from ..compare import Comparison, Delta, controls
 from ..compare import compare as run_compare
 from ..config import Blocks, get_arch, list_models
 from ..errors import BoundsError, MemoryLimitError
+from ..measure import AUTO, CANT_TELL, FASTER, SLOWER, Difference, parse_threads
 from ..names import stage_name, stage_names
 from ..profiling import Progress
 from ..stats import stats
 from . import charts
-from .limits import BATCH, COMPARE_POLICY, IMAGE_SIZE, RUNS, TRAIN_BATCH
+from .limits import BATCH, COMPARE_POLICY, IMAGE_SIZE, LAB_ROUNDS, TRAIN_BATCH
+from .strings import DEFAULT_LANGUAGE, ui_text
+from .verdicts import noise_text, verdict_text
 
 DEFAULT_MODEL = "efficientnetv2_b0"
-COMPARE_HEADERS = ["blocks", "params", "MACs", "latency", "train images/s", "note"]
+COLUMNS = ("col_blocks", "params", "gmacs", "col_latency", "col_train", "col_verdict_latency", "col_verdict_train",
+           "col_note")  # fmt: skip
+"""The comparison table's headers, keys of :mod:`.strings`."""
+
+
+def compare_headers(lang: str = DEFAULT_LANGUAGE) -> list[str]:
+    return [ui_text(k, lang) for k in COLUMNS]
+
+
+def baseline_blocks(model: str) -> Blocks:
+    """Every stage MBConv: the network before the paper replaced its early stages with Fused-MBConv."""
+    return Blocks.parse(model, "M" * len(get_arch(model).stages))
 
 
 @dataclass(frozen=True)
@@ -97,12 +117,14 @@ def compare(
     blocks: Blocks,
     image_size: Any = 224,
     batch: Any = BATCH.default,
-    runs: Any = RUNS.default,
+    runs: Any = LAB_ROUNDS.default,
     train: bool = True,
+    threads: Any = AUTO,
     progress: Progress | None = None,
 ) -> Comparison:
-    """The published blocks of ``blocks.model`` against ``blocks`` (params, MACs, per-stage latency, training
-    images/s); the baseline alone when ``blocks`` are the published ones.
+    """All-MBConv (:func:`baseline_blocks`) against ``blocks``: params, MACs, per-stage latency and training
+    images/s, each difference with its interval and verdict; ``runs`` is the most rounds (fewer when the
+    intervals are tight early). ``blocks`` equal to the baseline: an A/A comparison.
 
     Refused before the first measurement when its estimated memory or time does not fit (``COMPARE_POLICY``);
     the training batch is fixed here, so no message asks for a smaller one.
@@ -110,12 +132,14 @@ def compare(
     try:
         return run_compare(
             blocks.model,
-            [] if blocks.published else [blocks],
+            [blocks],
+            baseline_blocks=baseline_blocks(blocks.model),
             image_size=IMAGE_SIZE.check(image_size, strict=True),
             batch=BATCH.check(batch, strict=True),
-            runs=RUNS.check(runs, strict=True),
+            runs=LAB_ROUNDS.check(runs, strict=True),
             train=flag("train", train),  # the string "false" is refused, not truthy
             train_batch=TRAIN_BATCH.default,
+            threads=parse_threads(threads),
             progress=progress,
             policy=COMPARE_POLICY,
         )
@@ -130,21 +154,86 @@ def compare(
 
 
 def _labels(result: Comparison) -> list[str]:
-    return [("baseline " if i == 0 else "") + v.blocks for i, v in enumerate(result.rows)]
+    keys = [f"{v.blocks} @ {v.image_size}px" for v in result.rows]
+    return [("baseline " if i == 0 else "") + v.blocks + (" (A/A)" if i and keys[i] == keys[0] else "")
+            for i, v in enumerate(result.rows)]  # fmt: skip
 
 
-def compare_figures(result: Comparison, lang: str = "en") -> tuple:
-    """Per-stage latency side by side, total time, and training images/s (when measured)."""
+def _bar_label(diff: Difference | None, lang: str, per_time: bool) -> str:
+    """A variant bar's label: its change in the chart's unit where the verdict found one (time for latency,
+    images/s for training), else what the verdict says instead."""
+    if diff is None:
+        return ui_text("baseline", lang)
+    if diff.verdict in (FASTER, SLOWER):
+        r = diff.ratio.value
+        return f"{100 * (r - 1 if per_time else 1 / r - 1):+.0f}%"
+    return ui_text("bar_cant_tell" if diff.verdict == CANT_TELL else "bar_too_noisy", lang)
+
+
+def compare_figures(result: Comparison, lang: str = DEFAULT_LANGUAGE) -> tuple:
+    """Per-stage latency side by side (controls hatched), end-to-end latency and training images/s (when
+    measured), every bar with its 95% interval and labelled with its verdict against the baseline."""
     rows, labels = result.rows, _labels(result)
-    per_stage = charts.compare_figure([v.latency for v in rows], labels, lang)
-    totals = charts.totals_figure(labels, [v.latency.total_ms for v in rows], "end-to-end latency", "ms")
-    train = [v.images_per_s for v in rows]
-    throughput = charts.totals_figure(labels, train, "training throughput", "images/s") if None not in train else None
+    same = set.intersection(*(set(controls((rows[0].blocks, rows[0].image_size), (v.blocks, v.image_size)))
+                              for v in rows[1:])) if len(rows) > 1 else set()  # fmt: skip
+    per_stage = charts.compare_figure([v.latency for v in rows], labels, lang, sorted(same))
+    lat_text = [_bar_label(None, lang, True)] + [
+        _bar_label(result.verdicts(i)[0], lang, True) for i in range(len(result.variants))
+    ]
+    totals = charts.totals_figure(
+        labels,
+        [v.latency.total_ms for v in rows],
+        ui_text("end_to_end", lang),
+        "ms",
+        intervals=[(float(v.latency.total.low_ms), float(v.latency.total.high_ms)) for v in rows],
+        text=lat_text,
+    )
+    throughput = None
+    if all(v.throughput is not None for v in rows):
+        train_text = [_bar_label(None, lang, False)] + [
+            _bar_label(result.verdicts(i)[1], lang, False) for i in range(len(result.variants))
+        ]
+        throughput = charts.totals_figure(
+            labels,
+            [v.throughput.images_per_s for v in rows],
+            ui_text("train_chart", lang),
+            ui_text("images_per_s", lang),
+            intervals=[v.throughput.images_per_s_interval for v in rows],
+            text=train_text,
+        )
     return per_stage, totals, throughput
 
 
-def compare_table(result: Comparison) -> list[list]:
-    """One row per variant: blocks, params, MACs, latency, training images/s, each with its change."""
+def _sum_ratio(result: Comparison) -> float | None:
+    """The stage sum / end-to-end ratio of the first configuration whose stages do not add up, if any."""
+    return next((v.latency.ratio for v in result.rows if not v.latency.agrees), None)
+
+
+def verdict_lines(result: Comparison, lang: str = DEFAULT_LANGUAGE) -> list[str]:
+    """Every verdict of the comparison in words, latency then training, per variant."""
+    out = []
+    for i in range(len(result.variants)):
+        lat, train = result.verdicts(i)
+        for key, diff in (("m_latency", lat), ("m_training", train)):
+            if diff is not None:
+                out.append(f"{ui_text(key, lang)}: {verdict_text(diff, lang, _sum_ratio(result))}")
+    return out
+
+
+def summary(result: Comparison, lang: str = DEFAULT_LANGUAGE) -> str:
+    """Markdown for the page: the verdicts, the A/A note where it applies, and the machine-noise lines."""
+    lines = [f"- {line}" for line in verdict_lines(result, lang)]
+    if any(label.endswith("(A/A)") for label in _labels(result)):
+        lines.append(f"- {ui_text('v_aa', lang)}")
+    lines.append(f"- {ui_text('m_latency', lang)}: {noise_text(result.conditions, lang)}")
+    if result.training_conditions is not None:
+        lines.append(f"- {ui_text('m_training', lang)}: {noise_text(result.training_conditions, lang)}")
+    return "\n".join(lines)
+
+
+def compare_table(result: Comparison, lang: str = DEFAULT_LANGUAGE) -> list[list]:
+    """One row per configuration: blocks, params, MACs, latency and training images/s with their intervals,
+    and each variant's verdicts against the baseline."""
 
     def pct(d: Delta | None) -> str:
         return "" if d is None or d.pct is None else f" ({d.pct:+.0f}%)"
@@ -152,14 +241,21 @@ def compare_table(result: Comparison) -> list[list]:
     out = []
     for i, v in enumerate(result.rows):
         d = result.deltas(v) if i else None
-        ips = v.images_per_s
+        lat, train = result.verdicts(i - 1) if i else (None, None)
+        t = v.latency.total
+        ips = ""
+        if v.throughput is not None:
+            low, high = v.throughput.images_per_s_interval
+            ips = f"{v.throughput.images_per_s:.1f} [{low:.1f}-{high:.1f}]"
         out.append(
             [
-                v.blocks,
+                _labels(result)[i],
                 f"{v.params / 1e6:.2f}M{pct(d and d.params)}",
                 f"{v.macs / 1e9:.2f}G{pct(d and d.macs)}",
-                f"{v.latency.total_ms:.1f} ms{pct(d and d.total_ms)}",
-                "" if ips is None else f"{ips:.1f}{pct(d and d.images_per_s)}",
+                f"{t.median_ms:.1f} ms [{t.low_ms:.1f}-{t.high_ms:.1f}]",
+                ips,
+                "" if lat is None else verdict_text(lat, lang, _sum_ratio(result)),
+                "" if train is None else verdict_text(train, lang),
                 v.note or "",
             ]
         )

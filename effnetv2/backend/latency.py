@@ -10,8 +10,12 @@ import torch
 from ..config import Blocks
 from ..devices import DTYPES
 from ..errors import BoundsError
+from ..measure import AUTO, available_threads, parse_threads
 from ..profiling import Benchmark, Latency, Progress, benchmark
+from .charts import describe
 from .limits import BATCH, IMAGE_SIZE, LATENCY_POLICY, RUNS
+from .strings import DEFAULT_LANGUAGE
+from .verdicts import noise_text
 
 DEFAULT_MODEL = "efficientnetv2_b0"
 WARMUP = 2
@@ -19,6 +23,16 @@ WARMUP = 2
 
 def dtype_choices() -> list[str]:
     return list(DTYPES)
+
+
+def thread_choices() -> list[str]:
+    """ "auto", then every count from 1 to the cores this process may use."""
+    return [AUTO, *(str(n) for n in range(1, available_threads() + 1))]
+
+
+def facts(result: Latency, lang: str = DEFAULT_LANGUAGE) -> str:
+    """The measurement's conditions and the machine's noise, under the chart."""
+    return f"{describe(result)}\n\n{noise_text(result.conditions, lang)}"
 
 
 def device_choices() -> list[str]:
@@ -53,6 +67,7 @@ def measure(
     runs: Any = RUNS.default,
     device: str = "auto",
     dtype: str = "fp32",
+    threads: Any = AUTO,
     progress: Progress | None = None,
 ) -> LatencyReport:
     """Per-stage latency of ``blocks.model`` with those blocks; ``blocks`` comes parsed (``Blocks.parse``).
@@ -69,6 +84,7 @@ def measure(
         warmup=WARMUP,
         device=device,
         dtype=dtype,
+        threads=parse_threads(threads),
         progress=progress,
         policy=LATENCY_POLICY,
     )

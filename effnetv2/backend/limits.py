@@ -9,6 +9,7 @@ them on bigger hardware, never beyond the engine's.
 from __future__ import annotations
 
 from .. import bounds, costs, settings
+from ..measure import LATENCY_SCHEDULE
 
 
 def _from_env(bound: bounds.Bound, setting: settings.Setting, default: int | None = None) -> bounds.Bound:
@@ -20,6 +21,10 @@ def _from_env(bound: bounds.Bound, setting: settings.Setting, default: int | Non
 
 TOPK = bounds.Bound("top-k", 1, 10, 5)
 RUNS = _from_env(bounds.RUNS, settings.MAX_RUNS, default=5)
+LAB_ROUNDS = bounds.RUNS.renamed("rounds").narrowed(high=LATENCY_SCHEDULE.max_rounds,
+                                                     default=LATENCY_SCHEDULE.max_rounds)  # fmt: skip
+"""The Lab's most rounds: its comparisons stop once their intervals are tight or their time budget is spent
+(:data:`effnetv2.measure.LATENCY_SCHEDULE`), so the cap is the schedule's, not the Latency tab's runs."""
 BATCH = _from_env(bounds.BATCH, settings.MAX_BATCH)
 IMAGE_SIZE = _from_env(bounds.IMAGE_SIZE, settings.MAX_IMAGE_SIZE)
 TRAIN_BATCH = _from_env(bounds.TRAIN_BATCH, settings.MAX_TRAIN_BATCH)
@@ -54,11 +59,12 @@ LATENCY_POLICY = costs.Policy(
 COMPARE_POLICY = costs.Policy(
     **_TIME,
     memory_knobs=(("image size", IMAGE_SIZE), ("batch", BATCH)),
-    time_knobs=(("runs", RUNS), ("image size", IMAGE_SIZE)),
+    time_knobs=(("image size", IMAGE_SIZE),),
     training_optional=True,
 )
 """The Lab's comparisons: the training batch is fixed (``TRAIN_BATCH.default``), so a refusal suggests turning
-training off, a smaller image or fewer runs, never a smaller training batch."""
+training off or a smaller image, never a smaller training batch; nor fewer rounds, since the estimate counts
+only the fewest rounds a comparison runs (its time budget bounds the rest, :mod:`effnetv2.measure`)."""
 TRAINING_POLICY = costs.Policy(
     **_TIME,
     memory_knobs=(("image size", TABLE3_IMAGE_SIZE),),

@@ -9,6 +9,7 @@ import functools
 from typing import Any
 
 from ..config import Blocks
+from ..errors import MemoryLimitError, TimeLimitError
 from ..model import create_model
 from ..paper import PAPER_TABLE3, TABLE3_MODEL
 from ..profiling import Progress, TrainingComparison, compare_training
@@ -19,9 +20,9 @@ from .strings import DEFAULT_LANGUAGE, ui_text
 
 THROUGHPUT_MODEL = "efficientnetv2_b0"
 THROUGHPUT_SIZES = (128, 160, 192, 224)
-SHARES_MODEL = "efficientnetv2_b0"
-"""The model whose per-stage shares of MACs and time are measured for "depthwise convolutions are slow".
-(The text names EfficientNet-B0, all MBConv; the app has always measured V2-B0. Kept as it was.)"""
+SHARES_MODEL = "efficientnet_b0"
+"""The model whose per-stage shares of MACs and time are measured for "depthwise convolutions are slow": the
+text names EfficientNet-B0 (all MBConv), and this is it (V2-B0, measured before, has Fused-MBConv stages)."""
 DIAGRAM_MODEL = "efficientnetv2_s"
 DIAGRAM_STAGES = (2, 4)
 """A Fused-MBConv and an MBConv stage of V2-S, drawn side by side."""
@@ -56,14 +57,14 @@ def table3_headers(lang: str = DEFAULT_LANGUAGE) -> list[str]:
         f"V100 imgs/s ({p})",
         f"{ui_text('params', lang)} ({m})",
         f"{ui_text('gmacs', lang)} ({m})",
-        f"{ui_text('images_per_s', lang)} ({m})",
+        f"{ui_text('train_images_interval', lang)} ({m})",
     ]
 
 
 def table3_rows(
     lang: str = DEFAULT_LANGUAGE,
     counted: dict[str, tuple[int, int]] | None = None,
-    measured: dict[str, float] | None = None,
+    measured: dict[str, str] | None = None,
 ) -> list[list]:
     """The paper's Table 3 beside counts (``{blocks: (params, macs)}``) and measured images/s.
 
@@ -85,13 +86,13 @@ def table3_rows(
                 v.v100_imgs_per_s,
                 "" if params is None else f"{params / 1e6:.1f}M",
                 "" if macs is None else f"{macs / 1e9:.1f}",
-                "" if speed is None else f"{speed:.1f}",
+                speed or "",
             ]
         )
     return rows
 
 
-def table3(lang: str = DEFAULT_LANGUAGE, measured: dict[str, float] | None = None) -> list[list]:
+def table3(lang: str = DEFAULT_LANGUAGE, measured: dict[str, str] | None = None) -> list[list]:
     """The paper's Table 3 beside this app's counts and (when given) this machine's training images/s."""
     return table3_rows(lang, table3_counts(), measured)
 
@@ -103,10 +104,20 @@ def throughput_vs_size(
 
     The verdict says whether this machine's noise allows the claim "smaller images train faster" to be read
     from it (:func:`~effnetv2.profiling.compare_training` warms every size up first and interleaves them).
+    The button has no size control, so where the request would not fit this server's time or memory limits the
+    page adapts instead of refusing: it drops the largest sizes (keeping at least two); the chart shows the
+    sizes that were measured.
     """
     net = create_model(model)
-    setups = [(model, net, size) for size in sorted(sizes)]
-    return compare_training(setups, batch=TRAIN_BATCH.default, progress=progress, policy=TRAINING_POLICY)
+    kept = sorted(sizes)
+    while True:
+        setups = [(model, net, size) for size in kept]
+        try:
+            return compare_training(setups, batch=TRAIN_BATCH.default, progress=progress, policy=TRAINING_POLICY)
+        except (TimeLimitError, MemoryLimitError):
+            if len(kept) <= 2:
+                raise
+            kept = kept[:-1]
 
 
 def depthwise_latency(model: str = SHARES_MODEL, image_size: int = 224) -> LatencyReport:
@@ -117,9 +128,11 @@ def depthwise_latency(model: str = SHARES_MODEL, image_size: int = 224) -> Laten
 def table3_throughput(image_size: Any = TABLE3_IMAGE_SIZE.default, progress: Progress | None = None) -> dict:
     """Training images/s of the paper's four EfficientNet-B4 variants on this machine, at ``image_size``.
 
-    Each variant is warmed up first and the steps are interleaved (:func:`~effnetv2.profiling.compare_training`).
+    Each variant is warmed up first and the steps are interleaved (:func:`~effnetv2.profiling.compare_training`);
+    each cell is the median with its 95% interval, "12.3 [11.8-12.9]".
     """
     size = TABLE3_IMAGE_SIZE.check(image_size)
     setups = [(v.blocks, create_model(TABLE3_MODEL, blocks=v.blocks), size) for v in PAPER_TABLE3]
-    comparison = compare_training(setups, batch=2, rounds=2, progress=progress, policy=TRAINING_POLICY)
-    return {p.label: p.images_per_s for p in comparison.points}
+    comparison = compare_training(setups, batch=2, progress=progress, policy=TRAINING_POLICY)
+    return {p.label: f"{p.images_per_s:.1f} [{p.low_images_per_s:.1f}-{p.high_images_per_s:.1f}]"
+            for p in comparison.points}  # fmt: skip

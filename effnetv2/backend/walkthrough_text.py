@@ -3,6 +3,10 @@
 Kept apart from the UI so that teachers can fix a sentence without reading Gradio code, and so that tests can
 check that both languages say the same things (same sections, same numbers). Every number in the text comes
 from the paper; numbers measured on this machine are filled in by the app at run time.
+
+Chinese emphasis: CommonMark does not close ``**`` that follows full-width punctuation when a letter comes next
+(``**在这里测量：**下面`` shows its asterisks), so such labels are written ``<strong>…</strong>``, which Gradio's
+Markdown keeps; ``tests/test_app_logic.py`` renders every section to catch a stray marker.
 """
 
 from __future__ import annotations
@@ -160,7 +164,7 @@ EfficientNet（V1）用很少的参数量和 FLOPs 达到了很高的精度，�
 EfficientNet V1 在很大的分辨率下训练和评估（B4 为 380 像素，B7 为 600 像素）。卷积网络的计算量随像素数
 增长，大致与边长的平方成正比；大图像还占用更多的加速器显存，批大小（batch）只能减小，训练因此更慢。
 
-**在这里测量：**下面的按钮在本机上以几种图像尺寸训练（前向 + 反向）一个小模型若干步，并画出
+<strong>在这里测量：</strong>下面的按钮在本机上以几种图像尺寸训练（前向 + 反向）一个小模型若干步，并画出
 **每秒图像数与图像尺寸的关系**。
 """,
         "progressive": """
@@ -183,7 +187,7 @@ MBConv 是 MobileNetV2 和 EfficientNet V1 的基本模块，由 1x1 *扩展*卷
 **Fused-MBConv** 把 1x1 扩展卷积和 kxk 深度卷积替换为**一个普通的 kxk 卷积**。它的参数量和乘加次数更多，
 却可能运行得更快，因为硬件被利用得更充分。
 
-**在这里测量：**下面的按钮在本机上对 EfficientNet-B0（全部为 MBConv）的每个阶段计时，并画出每个阶段
+<strong>在这里测量：</strong>下面的按钮在本机上对 EfficientNet-B0（全部为 MBConv）的每个阶段计时，并画出每个阶段
 **乘加次数的占比与耗时占比**。耗时柱高于乘加柱的阶段，其实际开销大于运算量所显示的开销。
 """,
         "blocks": """
@@ -214,7 +218,7 @@ EfficientNet V1 用*复合缩放*把 B0 放大为 B1-B7：深度、宽度和分�
 但各阶段对训练速度和精度的贡献并不相同。EfficientNetV2 采用**非均匀**缩放策略，逐步把更多的层加到
 **后面的**阶段。
 
-**在这里比较：**下图统计本应用模型定义中每个阶段的层数：V1 的 B0-B7 每个阶段按同一深度倍数增长，
+<strong>在这里比较：</strong>下图统计本应用模型定义中每个阶段的层数：V1 的 B0-B7 每个阶段按同一深度倍数增长，
 而 V2 的 S、M、L、XL 把增加的层放在后面的阶段。
 """,
         "table4": """

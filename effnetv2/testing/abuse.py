@@ -129,9 +129,9 @@ def cut_off(url: str) -> Act:
 
 
 BAD_VALUES: list[tuple[str, list]] = [
-    ("latency", ["efficientnetv2_b0", "", 224, 1, 10**6, "cpu", "fp32", "en"]),
-    ("latency", ["efficientnetv2_b0", "ZZZZZZ", 224, 1, 1, "cpu", "fp32", "en"]),
-    ("latency", ["no_such_model", "", 224, 1, 1, "cpu", "fp32", "en"]),
+    ("latency", ["efficientnetv2_b0", "", 224, 1, 10**6, "cpu", "fp32", "1", "en"]),
+    ("latency", ["efficientnetv2_b0", "ZZZZZZ", 224, 1, 1, "cpu", "fp32", "1", "en"]),
+    ("latency", ["no_such_model", "", 224, 1, 1, "cpu", "fp32", "1", "en"]),
     ("classify", [{"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, "b0", 3, "plain"]),
 ]
 """Requests that must each end in an error event, never a result or a hang."""
@@ -150,7 +150,7 @@ def bad_values(url: str, i: int) -> Act:
         return Act(f"bad values (/{api})", False, "a result")
 
 
-LONG_JOB = ["efficientnetv2_b0", "", 224, 4, 30, "cpu", "fp32", "en"]
+LONG_JOB = ["efficientnetv2_b0", "", 224, 4, 30, "cpu", "fp32", "1", "en"]
 """A /latency of 30 runs at batch 4: many seconds of the torch thread on a small machine."""
 
 
