@@ -7,8 +7,8 @@ retries): four requests naming ``xl`` cost the other visitors 89 s while their s
 file is fetched on a thread of its own before the request takes the torch thread: the request that starts a
 fetch waits at most :data:`FETCH_WAIT_S` for it (a cached file or a small download completes), and then, like
 every request for that checkpoint while the fetch goes on, is answered at once with one line saying to try again.
-A fetch that failed answers with its own line; what the Hub said is remembered for a minute
-(``effnetv2.hub.HUB_MEMORY_S``: a missing checkpoint with the Hub unreachable answers at once).
+A fetch that failed answers with its own line, at once, to every request for a minute (``hub.HUB_MEMORY_S``):
+a negative cache, so that a Hub that takes 25 s to say "not found" costs one fetch a minute, not one a request.
 
 Free of Gradio: ``effnetv2.ui.torch_event`` awaits :func:`weights_ready` for a handler's ``checkpoint``.
 """
@@ -30,14 +30,23 @@ FETCH_WAIT_S = 2.0
 _EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="effnetv2-hub")
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Fetch:
     job: Future
     started: float
+    ended: float | None = None
+
+    def failed_lately(self) -> BaseException | None:
+        """The fetch's error while it is fresh (``hub.HUB_MEMORY_S``): told to the next requests at once, rather
+        than each starting a fetch as slow as this one."""
+        if self.ended is None or time.monotonic() - self.ended >= hub.HUB_MEMORY_S:
+            return None
+        return self.job.exception()
 
 
 _FETCHES: dict[tuple[str, str | None], _Fetch] = {}
-"""The fetch in progress (or just ended) per (checkpoint, revision); one at a time, shared by every request."""
+"""The fetch in progress (or the last one) per (checkpoint, revision); one at a time, shared by every request.
+Read and written on the server's event loop only."""
 
 
 def _needs_fetch(checkpoint: Any) -> tuple[str, str | None] | None:
@@ -66,9 +75,11 @@ async def weights_ready(checkpoint: Any) -> None:
     if key is None:
         return
     fetch = _FETCHES.get(key)
-    starting = fetch is None or fetch.job.done()
-    if starting:
+    if fetch is not None and (error := fetch.failed_lately()) is not None:
+        raise error
+    if fetch is None or fetch.job.done():
         fetch = _Fetch(_EXECUTOR.submit(hub.download, key[0], revision=key[1]), time.monotonic())
+        fetch.job.add_done_callback(lambda _, f=fetch: setattr(f, "ended", time.monotonic()))
         _FETCHES[key] = fetch
         await asyncio.wait({asyncio.wrap_future(fetch.job)}, timeout=FETCH_WAIT_S)
     if fetch.job.done():
