@@ -7,7 +7,7 @@ retries): four requests naming ``xl`` cost the other visitors 89 s while their s
 file is fetched on a thread of its own before the request takes the torch thread: the request that starts a
 fetch waits at most :data:`FETCH_WAIT_S` for it (a cached file or a small download completes), and then, like
 every request for that checkpoint while the fetch goes on, is answered at once with one line saying to try again.
-A fetch that failed answers with its own line, at once, to every request for a minute (``hub.HUB_MEMORY_S``):
+A fetch the Hub refused answers with its own line, at once, to every request for a minute (``hub.HUB_MEMORY_S``):
 a negative cache, so that a Hub that takes 25 s to say "not found" costs one fetch a minute, not one a request.
 
 Free of Gradio: ``effnetv2.ui.torch_event`` awaits :func:`weights_ready` for a handler's ``checkpoint``.
@@ -23,7 +23,7 @@ from typing import Any
 
 from .. import hub
 from ..checkpoints import HubFile, resolve_checkpoint
-from ..errors import EffNetV2Error, HubUnavailableError
+from ..errors import EffNetV2Error, HubError, HubUnavailableError
 
 FETCH_WAIT_S = 2.0
 """How long the request that starts a fetch waits for it, holding the torch slot's turn (not the torch thread)."""
@@ -37,11 +37,13 @@ class _Fetch:
     ended: float | None = None
 
     def failed_lately(self) -> BaseException | None:
-        """The fetch's error while it is fresh (``hub.HUB_MEMORY_S``): told to the next requests at once, rather
-        than each starting a fetch as slow as this one."""
+        """The Hub's refusal while it is fresh (``hub.HUB_MEMORY_S``): told to the next requests at once, rather
+        than each starting a fetch as slow as this one. Only the Hub's answers: a corrupt file in the cache is
+        looked at again by the next request (it may have been repaired meanwhile)."""
         if self.ended is None or time.monotonic() - self.ended >= hub.HUB_MEMORY_S:
             return None
-        return self.job.exception()
+        error = self.job.exception()
+        return error if isinstance(error, HubError) else None
 
 
 _FETCHES: dict[tuple[str, str | None], _Fetch] = {}
