@@ -21,7 +21,7 @@ os.environ["GRADIO_TEMP_DIR"] = str(uploads.claim_temp_dir())
 
 import gradio as gr
 
-from effnetv2 import ui, ui_i18n
+from effnetv2 import settings, ui, ui_i18n
 from effnetv2.backend import charts, classify, diagrams, lab, latency, limits, strings, walkthrough
 from effnetv2.backend import explain as explaining
 from effnetv2.backend import walkthrough_text as text
@@ -602,7 +602,9 @@ def build_demo() -> gr.Blocks:
 def launch_options() -> dict[str, Any]:
     """Settings for ``demo.launch``: bounded uploads, disk and sessions (:func:`app_kwargs`), a public share link
     only when GRADIO_SHARE=true asks for one, host/port from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (else
-    127.0.0.1, Gradio's default)."""
+    127.0.0.1, Gradio's default). A bad ``EFFNETV2_*`` value stops the start here, in one line naming it, its value
+    and its range (``effnetv2.settings``), rather than failing every request."""
+    settings.exit_if_unusable()
     return {
         "max_file_size": limits.MAX_FILE_SIZE,
         "state_session_capacity": limits.SESSION_CAPACITY,
@@ -616,19 +618,22 @@ def launch_options() -> dict[str, Any]:
 
 
 def queued(demo: gr.Blocks) -> gr.Blocks:
-    """``demo`` with its queue: bounded (``limits.QUEUE_SIZE``), one job at a time unless an event says otherwise."""
+    """``demo`` with its queue: bounded (``limits.QUEUE_SIZE``), one job at a time unless an event says otherwise,
+    and the only way in: ``api_open=False`` closes ``/gradio_api/run/NAME``, where Gradio runs a call at once,
+    beside the queue and its bound (``effnetv2.backend.routes`` says so in one line)."""
     for name, value in GRADIO_QUEUE_ENV.items():
         os.environ.setdefault(name, value)
-    return demo.queue(max_size=limits.QUEUE_SIZE, default_concurrency_limit=1)
+    return demo.queue(max_size=limits.QUEUE_SIZE, default_concurrency_limit=1, api_open=False)
 
 
 def main() -> None:
     # SIGTERM (a platform stopping the app) stops the server in order, as Ctrl-C does: its lifespan then removes
     # the app's temporary folder.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    options = launch_options()  # first: a bad setting stops the start before the tabs are built
     demo = queued(build_demo())
     print(classify.startup_line(), flush=True)  # which weights serve, and why: the first line to read in a log
-    demo.launch(**launch_options())
+    demo.launch(**options)
 
 
 if __name__ == "__main__":

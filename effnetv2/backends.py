@@ -38,6 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import settings
 from .errors import BackendCacheError, BackendError, UnsupportedDtypeError
 from .layers import SqueezeExcite
 from .measure import Schedule, interleave, timed
@@ -45,8 +46,8 @@ from .measure import Schedule, interleave, timed
 RUNTIMES: dict[str, str] = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
 """The runtime backends, by the name users pass (``backend=``), with the name shown to people."""
 BACKENDS: tuple[str, ...] = ("eager", *RUNTIMES)
-CACHE_ENV = "EFFNETV2_CACHE"
-BACKENDS_ENV = "EFFNETV2_BACKENDS"
+CACHE_ENV = settings.CACHE.name
+BACKENDS_ENV = settings.BACKENDS.name
 EXPORT_VERSION = 1
 """Part of every cache key: bump it when the exported graph changes, so stale files are not reused."""
 PROBE_BATCHES: tuple[int, ...] = (1, 8)

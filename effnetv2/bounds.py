@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,25 +90,10 @@ CLASS_INDEX = Bound("class", -1, 999, -1)
 """A class of the 1000-class head; -1 means the top-1 class."""
 
 
-# What one request may cost on this machine (effnetv2/costs.py estimates it before running).
-def _env_number(name: str) -> float | None:
-    """A positive number from the environment, or None when unset or malformed (the default then applies)."""
-    try:
-        value = float(os.environ.get(name, ""))
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and value > 0 else None
-
-
-_MB = _env_number("EFFNETV2_MAX_REQUEST_MB")
-MAX_REQUEST_MB: int | None = int(_MB) if _MB else None
-"""Memory one request may use, in MB; None (the default): ``MEMORY_FRACTION`` of what is free when it starts."""
+# What one request may cost on this machine (effnetv2/costs.py estimates it before running; its settings:
+# effnetv2/settings.py).
 MEMORY_FRACTION = 0.8
 """The share of the free memory a request may take: the rest is headroom for the estimate's error."""
-_RATE = _env_number("EFFNETV2_MACS_PER_S")
-MACS_PER_S: dict[str, float] = {"cpu": _RATE or 5e9, "cuda": _RATE or 2e11, "mps": _RATE or 2e10}
-"""Multiply-adds per second per device type, for time estimates of models not measured yet in this process.
-CPU: 5e9, the low end measured on 2 vCPUs (EfficientNet-B7 at 448-640 px: 5-6.5e9; B0 and V2-S: 1.5e10-6e10)."""
 
 # Explanations (effnetv2.explain): each bound keeps one atlas cell within seconds on 2 cores.
 IG_STEPS = Bound("IG steps", 2, 128, 16)
@@ -130,8 +114,6 @@ __all__ = [
     "CURVE_STEPS",
     "IG_STEPS",
     "IMAGE_SIZE",
-    "MACS_PER_S",
-    "MAX_REQUEST_MB",
     "MEMORY_FRACTION",
     "RANDOM_ORDERS",
     "RUNS",

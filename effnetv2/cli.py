@@ -106,9 +106,10 @@ def _checkpoint(args: argparse.Namespace) -> str:
 
 
 def _file_error(image: str, exc: BaseException) -> str:
-    """One line for a file that failed, naming it (image errors already start with the file's name)."""
+    """One line for a file that failed, naming it once (image errors already start with the path as given, or
+    with the file's name)."""
     message = first_line(exc)
-    return message if message.startswith(Path(image).name) else f"{image}: {message}"
+    return message if message.startswith((f"{image}:", Path(image).name)) else f"{image}: {message}"
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -308,6 +309,35 @@ def _explained(args: argparse.Namespace, method: str, pretrained, crop, out: Pat
     return 0
 
 
+def _out_folder(text: str) -> Path:
+    """``explain --out``, checked before the atlas is computed (minutes of work, lost when the folder turns out
+    unusable at the end): a folder that exists or can be made, in which this process can write. One line for each
+    way it cannot: empty (``Path("")`` is the current folder), a file on the way, a link to nothing, no write
+    permission (or a read-only file system)."""
+    import tempfile
+
+    if not text.strip():
+        raise ValueError("--out must name a folder, got ''")
+    folder = Path(text)
+    nearest = folder
+    while not nearest.exists():  # the nearest folder that exists: where the new folders will be made
+        if nearest.is_symlink():
+            raise FileNotFoundError(
+                f"--out: {str(nearest)!r} is a link to {str(nearest.readlink())!r}, which does not exist"
+            )
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        raise NotADirectoryError(f"--out: {str(nearest)!r} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=nearest):
+            pass
+    except OSError as exc:
+        raise PermissionError(
+            f"--out: cannot write in {str(nearest)!r}: {(exc.strerror or str(exc)).lower()}"
+        ) from None
+    return folder
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     """The atlas: one overlay per method and stage in ``--out``, and ``scores.json`` with every score."""
     from .explain import atlas, draw
@@ -315,9 +345,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .images import open_image
 
     _quiet_hub_client()
-    folder = Path(args.out)
-    if folder.exists() and not folder.is_dir():
-        raise FileExistsError(f"--out: {args.out!r} is a file, not a folder")
+    folder = _out_folder(args.out)
     _check_scored(args)
     pretrained = load_pretrained(_checkpoint(args), weights=args.weights, revision=args.revision, device=args.device)
     crop = pretrained.transform.crop(open_image(args.image))

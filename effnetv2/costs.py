@@ -31,9 +31,16 @@ from dataclasses import dataclass
 
 import torch
 
-from .bounds import MACS_PER_S, MAX_REQUEST_MB, MEMORY_FRACTION, Bound
+from . import settings
+from .bounds import MEMORY_FRACTION, Bound
 from .errors import MemoryLimitError, TimeLimitError
 
+MAX_REQUEST_MB: int | None = settings.MAX_REQUEST_MB.value()
+"""Memory one request may use, in MB; None (the default): ``MEMORY_FRACTION`` of what is free when it starts."""
+_RATE: float | None = settings.MACS_PER_S.value()
+MACS_PER_S: dict[str, float] = {"cpu": _RATE or 5e9, "cuda": _RATE or 2e11, "mps": _RATE or 2e10}
+"""Multiply-adds per second per device type, for time estimates of models not measured yet in this process.
+CPU: 5e9, the low end measured on 2 vCPUs (EfficientNet-B7 at 448-640 px: 5-6.5e9; B0 and V2-S: 1.5e10-6e10)."""
 INFERENCE_ACTIVATIONS = 6.0
 """Inference peak / the largest layer output: measured 4.7-5.1 on CPU (B0 at 320 px, V2-S at 384, batch 8;
 bench/cost_model.py); small inputs sit higher, where ``WORKSPACE_BYTES`` covers them."""
@@ -267,7 +274,7 @@ class Budget:
     def here(cls, device: str = "cpu", seconds: float | None = None, time_source: str = "") -> Budget:
         """``EFFNETV2_MAX_REQUEST_MB`` if set, else ``MEMORY_FRACTION`` of what is free now."""
         if MAX_REQUEST_MB is not None:
-            return cls(MAX_REQUEST_MB * 10**6, seconds, "EFFNETV2_MAX_REQUEST_MB", time_source)
+            return cls(MAX_REQUEST_MB * 10**6, seconds, settings.MAX_REQUEST_MB.name, time_source)
         free = available_bytes(device)
         return cls(int(MEMORY_FRACTION * free), seconds, f"{MEMORY_FRACTION:.0%} of the free memory", time_source)
 

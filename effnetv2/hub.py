@@ -13,16 +13,19 @@ Lite0 when the default checkpoint cannot be had offline.
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import sys
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import torch
 
+from . import settings
 from .cache import LRUCache
 from .checkpoints import (
     CHECKPOINTS,
@@ -44,10 +47,10 @@ from .errors import (
 from .model import EfficientNet, create_model
 from .preprocess import EvalTransform
 
-WEIGHTS_ENV = "EFFNETV2_WEIGHTS"
+WEIGHTS_ENV = settings.WEIGHTS.name
 """A local ``.safetensors`` file to use instead of the Hub: ``FILE`` (for any checkpoint) or
 ``CHECKPOINT=FILE`` entries separated by ``os.pathsep`` (``:`` on Linux/macOS)."""
-REVISION_ENV = "EFFNETV2_REVISION"
+REVISION_ENV = settings.REVISION.name
 """The Hub revision (branch, tag or commit) to load: ``REVISION`` (for any checkpoint) or ``CHECKPOINT=REVISION``
 entries separated by ``os.pathsep``. Explicit ``revision=`` / ``--revision`` wins."""
 
@@ -55,6 +58,11 @@ CACHE_SIZE = 2
 """Loaded models kept in memory (least recently used goes first): V2-XL alone is 0.8 GB of fp32 weights."""
 
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
+HUB_MEMORY_S = 60.0
+"""How long this process trusts what the Hub last said: a file it found (asked again after this), and that it did
+not answer (its probe failed, :func:`hub_reachable`, or the client found no way to it). Why: an unreachable Hub
+cost each call about 23 s of the client's retries (1+2+4+8+8 s), then a probe of up to 2 s; within this time the
+client runs in its own offline mode (``local_files_only``) at once, and a file found is not asked for again."""
 
 
 @dataclass
@@ -114,8 +122,34 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
-def _hub_call(ckpt: Checkpoint, revision: str | None, fetch: Callable[[], str]) -> Path:
-    """Run a huggingface_hub call; turn its exceptions into one-line errors that say what to do."""
+@dataclass
+class _HubMemory:
+    """What the Hub last said, for :data:`HUB_MEMORY_S` (see there): files found, and when it did not answer."""
+
+    found: dict[tuple[str, str | None], tuple[float, Path]] = field(default_factory=dict)
+    unreachable_at: float | None = None
+
+    def file(self, key: tuple[str, str | None]) -> Path | None:
+        at, path = self.found.get(key, (-math.inf, None))
+        return path if path is not None and time.monotonic() - at < HUB_MEMORY_S and path.is_file() else None
+
+    def silent_for(self) -> float | None:
+        """Seconds since the Hub last did not answer, while that is remembered; else None."""
+        if self.unreachable_at is None or time.monotonic() - self.unreachable_at >= HUB_MEMORY_S:
+            return None
+        return time.monotonic() - self.unreachable_at
+
+    def clear(self) -> None:
+        self.found.clear()
+        self.unreachable_at = None
+
+
+_HUB = _HubMemory()
+
+
+def _hub_call(ckpt: Checkpoint, revision: str | None, fetch: Callable[[], str], *, offline: bool = False) -> Path:
+    """Run a huggingface_hub call; turn its exceptions into one-line errors that say what to do, and remember when
+    the Hub did not answer (``offline``: the call was made in the client's offline mode because of that)."""
     from huggingface_hub import constants
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -129,7 +163,17 @@ def _hub_call(ckpt: Checkpoint, revision: str | None, fetch: Callable[[], str]) 
     try:
         return Path(fetch())
     except LocalEntryNotFoundError:
-        why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else f"the Hub ({constants.ENDPOINT}) is unreachable"
+        if constants.HF_HUB_OFFLINE:
+            why = "HF_HUB_OFFLINE is set"
+        elif offline:
+            silent = _HUB.silent_for() or 0.0
+            why = (
+                f"the Hub ({constants.ENDPOINT}) did not answer {silent:.0f} s ago (asked again "
+                f"{HUB_MEMORY_S - silent:.0f} s from now)"
+            )
+        else:
+            _HUB.unreachable_at = time.monotonic()
+            why = f"the Hub ({constants.ENDPOINT}) is unreachable"
         raise HubUnavailableError(
             f"{where} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and {why}: prefetch it on a "
             f"connected machine with `python -m effnetv2 download {ckpt.name}`, or use a local file with "
@@ -147,6 +191,7 @@ def _hub_call(ckpt: Checkpoint, revision: str | None, fetch: Callable[[], str]) 
         status = exc.response.status_code if exc.response is not None else "an error"
         raise HubError(f"the Hub ({constants.ENDPOINT}) answered {status} for {where}") from None
     except (ConnectionError, TimeoutError) as exc:
+        _HUB.unreachable_at = time.monotonic()
         raise HubUnavailableError(f"{where}: the Hub cannot be reached ({exc})") from None
     except _transport_errors() as exc:  # the connection dropped or timed out mid-download (after retries)
         raise HubUnavailableError(
@@ -202,9 +247,15 @@ def download(checkpoint: str | Checkpoint, *, revision: str | None = None, force
 
         return verified_bytes(ckpt)[0]
     revision = revision or revision_from_env(ckpt)
+    key = (ckpt.name, revision)
+    if not force and (known := _HUB.file(key)) is not None:
+        return known
     # Unreachable Hub: the cache alone answers (a cached file, or LocalEntryNotFoundError -> one line) at once,
-    # instead of after huggingface_hub's retries.
-    cache_only = not hub_reachable()
+    # instead of after huggingface_hub's retries; known from the last minute (_HUB), else from a 2 s probe.
+    remembered = not force and _HUB.silent_for() is not None
+    cache_only = remembered or not hub_reachable()
+    if cache_only and not remembered:
+        _HUB.unreachable_at = time.monotonic()
     path = _hub_call(
         ckpt,
         revision,
@@ -212,30 +263,47 @@ def download(checkpoint: str | Checkpoint, *, revision: str | None = None, force
             ckpt.repo_id, ckpt.filename, revision=revision, force_download=force, library_name="effnetv2",
             local_files_only=cache_only,
         ),
+        offline=remembered,
     )  # fmt: skip
     try:
         verify_safetensors(path)
     except CorruptWeightsError as exc:
         raise _corrupt_cached(ckpt, exc) from None
+    _HUB.found[key] = (time.monotonic(), path)
     return path
 
 
-def _env_entry(var: str, what: str, checkpoint: str | Checkpoint) -> str | None:
-    """This checkpoint's value in ``var``: one bare value for every checkpoint, or ``CHECKPOINT=VALUE`` entries
-    separated by ``os.pathsep`` (checkpoint names and aliases both work)."""
-    value = os.environ.get(var, "").strip()
-    if not value:
-        return None
+def fetched(checkpoint: str | Checkpoint, revision: str | None = None) -> Path | None:
+    """The verified file :func:`download` found for this checkpoint within :data:`HUB_MEMORY_S`, with no call to
+    the Hub; else None."""
     ckpt = resolve_checkpoint(checkpoint)
-    entries = [e.strip() for e in value.split(os.pathsep) if e.strip()]
+    return _HUB.file((ckpt.name, revision or revision_from_env(ckpt)))
+
+
+def env_entries(var: str, what: str, text: str) -> list[tuple[Checkpoint | None, str]]:
+    """``text`` as ``var`` holds it: one bare value for every checkpoint (``[(None, VALUE)]``), or
+    ``CHECKPOINT=VALUE`` entries separated by ``os.pathsep`` (checkpoint names and aliases both work); ValueError in
+    one line otherwise (an unknown checkpoint: :class:`UnknownCheckpointError`). The app checks it at start
+    (``effnetv2.settings``)."""
+    entries = [e.strip() for e in text.split(os.pathsep) if e.strip()]
+    parsed: list[tuple[Checkpoint | None, str]] = []
     for entry in entries:
         name, sep, found = entry.partition("=")
         if not sep:
             if len(entries) > 1:
                 raise ValueError(f"{var}: with several entries each must be CHECKPOINT={what}, got {entry!r}")
-            return entry
-        if resolve_checkpoint(name.strip()).name == ckpt.name:
-            return found.strip()
+            parsed.append((None, entry))
+        else:
+            parsed.append((resolve_checkpoint(name.strip()), found.strip()))
+    return parsed
+
+
+def _env_entry(var: str, what: str, checkpoint: str | Checkpoint) -> str | None:
+    """This checkpoint's value in ``var`` (:func:`env_entries`), if any."""
+    ckpt = resolve_checkpoint(checkpoint)
+    for owner, value in env_entries(var, what, os.environ.get(var, "")):
+        if owner is None or owner.name == ckpt.name:
+            return value
     return None
 
 
@@ -257,8 +325,10 @@ _MODELS: LRUCache = LRUCache(CACHE_SIZE)
 
 
 def clear_cache() -> None:
-    """Forget the loaded models (e.g. to pick up a new commit of a checkpoint's main branch)."""
+    """Forget the loaded models and what the Hub last said (e.g. to pick up a new commit of a checkpoint's main
+    branch)."""
     _MODELS.clear()
+    _HUB.clear()
 
 
 def cached_models() -> list[tuple[str, str | None, str | None, str]]:

@@ -31,7 +31,8 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
-from .backend import limits, public, requests, routes, uploads
+from . import settings
+from .backend import fetching, limits, public, requests, routes, uploads
 from .backend.torch_thread import run_on_torch_thread
 from .errors import EffNetV2Error
 from .ui_i18n import readable_api
@@ -64,12 +65,19 @@ def torch_event(fn: Callable) -> Callable:
     The handler is async, so Gradio awaits it on its event loop instead of first moving it to a worker
     thread: one thread hop per request, not two. ``spaces.GPU`` is applied inside the thread hop: ZeroGPU may
     run the function in a forked worker, and a fork copies no threads.
+
+    A handler with a ``checkpoint`` parameter first has that checkpoint's weights fetched off the torch thread
+    (``effnetv2.backend.fetching``): a download, or an unreachable Hub, never holds the torch thread.
     """
     work = on_gpu(fn)
+    signature = inspect.signature(fn)
+    names_checkpoint = "checkpoint" in signature.parameters
 
     @functools.wraps(fn)
     async def handler(*args: Any, **kwargs: Any) -> Any:
         with shown_to_user():
+            if names_checkpoint:
+                await fetching.weights_ready(signature.bind_partial(*args, **kwargs).arguments.get("checkpoint"))
             return await run_on_torch_thread(work, *args, abandoned=client_gone(), **kwargs)
 
     return handler
@@ -171,12 +179,14 @@ def app_kwargs() -> dict[str, Any]:
         events=event_indices,
         max_body=limits.MAX_REQUEST_BYTES,
         env=limits.MAX_REQUEST_BYTES_ENV,
+        body_timeout_s=limits.BODY_TIMEOUT_S,
+        timeout_env=settings.BODY_TIMEOUT_S.name,
     )
     budget = uploads.DiskBudget.from_limits(uploads.claim_temp_dir())
     gate = Middleware(
         uploads.UploadGate,
         budget=budget,
-        max_bytes=limits.size_bytes(limits.MAX_FILE_SIZE),
+        max_bytes=limits.MAX_FILE_SIZE,
         timeout_s=limits.UPLOAD_TIMEOUT_S,
     )
     return {"middleware": [guard, gate], "lifespan": uploads.lifespan(budget)}

@@ -188,8 +188,8 @@ def _fresh(code: str, **env: str) -> dict:
 
 
 SETTINGS = (
-    "import json; from effnetv2 import bounds; from effnetv2.backend import limits\n"
-    "print(json.dumps([bounds.MAX_REQUEST_MB, limits.MAX_REQUEST_S, bounds.MACS_PER_S['cpu']]))\n"
+    "import json; from effnetv2 import costs; from effnetv2.backend import limits\n"
+    "print(json.dumps([costs.MAX_REQUEST_MB, limits.MAX_REQUEST_S, costs.MACS_PER_S['cpu']]))\n"
 )
 
 

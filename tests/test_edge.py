@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import time
 
 import httpx
 import pytest
@@ -21,6 +23,7 @@ from effnetv2.backend import lab, limits
 from effnetv2.backend.public import visitor_text, without_paths
 from effnetv2.config import Blocks
 from effnetv2.errors import BoundsError, shorten
+from effnetv2.testing.abuse import stalled_call
 from effnetv2.testing.appserver import (  # sets GRADIO_TEMP_DIR before gradio is imported
     PHOTO,
     ROOT,
@@ -127,7 +130,8 @@ TYPED = [
     ("compare", _with(COMPARE, 4, "1"), "runs must be a number from 1 to 100, got the string '1'"),
     ("compare", _with(COMPARE, 6, {"x": 1}), "threads must be one of its choices, got an object"),
     ("compare", _with(COMPARE, 7, {"x": 1}), "lang must be one of its choices, got an object"),
-    ("compare", _with(COMPARE, 7, 7), "Value: 7 (type: <class 'int'>) is not in the list of choices"),  # Gradio's
+    # Gradio's own line; its "<class" would open a tag in the page's toast (public.inert)
+    ("compare", _with(COMPARE, 7, 7), "Value: 7 (type: &lt;class 'int'>) is not in the list of choices"),
     ("classify", [None, TEST_CHECKPOINT, "3", "plain"], "top-k must be a whole number from 1 to 10, got '3'"),
     ("classify", [None, TEST_CHECKPOINT, [3], "plain"], "top-k must be a whole number from 1 to 10, got [3]"),
     ("classify", [None, {"name": "b0"}, 3, "plain"], "checkpoint must be one of its choices, got an object"),
@@ -221,7 +225,7 @@ def test_null_or_a_wrong_number_of_values_gets_one_line(http, upload, api, data,
     works(http, api, upload)
 
 
-# -- the same through gradio_client and /gradio_api/run ----------------------------------------------------------
+# -- the same through gradio_client; /gradio_api/run -------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -241,14 +245,23 @@ def test_gradio_client_gets_the_same_line(client, api, args, message):
     assert labels(label) == expected_labels(PHOTO)
 
 
-def test_the_run_route_says_the_line_too(http, upload):
-    r = http.post("gradio_api/run/latency", json={"data": _with(LATENCY, 3, "64")})
-    assert r.status_code == 400  # Gradio answers 500 on this route; a refused request is the client's to fix
-    assert "batch must be a number from 1 to 16, got the string '64'" in assert_visitor_line(r.json()["error"])
-    r = http.post("gradio_api/run/compare", json={"data": _with(COMPARE, 2, 10_000)})  # Gradio's own bound
-    assert r.status_code == 400 and "greater than maximum value 640" in assert_visitor_line(r.json()["error"])
-    r = http.post("gradio_api/run/classify", json={"data": [upload, TEST_CHECKPOINT, 3, "plain"]})
-    assert r.status_code == 200 and labels(r.json()["data"][0]) == expected_labels(PHOTO)
+def test_the_run_route_is_closed_so_every_call_meets_the_queue_bound(http, upload):
+    """Gradio ran ``/gradio_api/run/NAME`` at once, beside its queue: with ``EFFNETV2_QUEUE_SIZE=4``, ``/call``
+    refused 5 of 10 concurrent requests and ``/run`` took all 10. Now 10 concurrent ``/run`` (and ``/api``) calls
+    are all refused in one line naming the bounded route, none of them runs, and ``/call`` still works."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(path: str) -> httpx.Response:
+        return http.post(f"gradio_api/{path}", json={"data": _with(LATENCY, 4, 30)})
+
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(run, ["run/latency"] * 8 + ["api/latency", "run/latency/"]))
+    for r in answers:
+        text = assert_visitor_line(r.json()["error"])
+        assert r.status_code == 404 and "is closed here: it would skip the queue" in text, text
+        assert "POST /gradio_api/call/latency" in text
+    works(http, "latency", upload)
+    works(http, "classify", upload)
 
 
 # -- item 8 and the HTTP guard -----------------------------------------------------------------------------------
@@ -266,9 +279,13 @@ def test_an_unknown_endpoint_is_404_and_a_private_one_403(http, upload, route):
     works(http, "classify", upload)
 
 
-def test_an_unknown_event_index_on_the_queue_route_is_404(http, upload):
-    r = http.post("gradio_api/queue/join", json={"fn_index": 9999, "session_hash": "edge", "data": []})
-    assert r.status_code == 404 and assert_visitor_line(r.json()["error"]) == "no event with fn_index 9999"
+@pytest.mark.parametrize(
+    ("index", "said"), [(9999, 9999), ("9999", 9999), ("-1", -1), (9999.0, 9999), (" 7777 ", 7777)]
+)
+def test_an_unknown_event_index_on_the_queue_route_is_404(http, upload, index, said):
+    """FastAPI reads "9999" and 9999.0 as the index 9999 (lax integers), which Gradio then failed on (500)."""
+    r = http.post("gradio_api/queue/join", json={"fn_index": index, "session_hash": "edge", "data": []})
+    assert r.status_code == 404 and assert_visitor_line(r.json()["error"]) == f"no event with fn_index {said}"
     works(http, "classify", upload)
 
 
@@ -308,6 +325,26 @@ def test_a_10000_character_checkpoint_name_is_shortened(http, upload):
     refused(http, "classify", [upload, name, 3, "plain"], "unknown checkpoint 'bbbb")
     assert "(10000 characters)" in call(http, "classify", [upload, name, 3, "plain"])[1]
     refused(http, "latency", _with(LATENCY, 0, name), "not in the list of choices")  # Gradio's own check, cut
+    works(http, "classify", upload)
+
+
+MARKUP = '<a href="//evil.example">log in</a><form><input></form>'  # short: quoted whole
+
+
+def test_a_users_markup_in_an_error_is_text_not_html(http, client, upload):
+    """Gradio renders an error's message as HTML in the page's toast: a checkpoint named with a link and a form
+    showed a live link and a form. The message keeps the value, with no ``<`` that opens a tag."""
+    for kind, got in [
+        call(http, "classify", [upload, MARKUP, 3, "plain"]),
+        call(http, "latency", _with(LATENCY, 0, MARKUP)),
+    ]:
+        text = assert_visitor_line(got)
+        assert kind == "error" and "&lt;a href=" in text and "&lt;form" in text, text
+        assert not re.search(r"<[A-Za-z/!?]", text), text
+    with pytest.raises(AppError) as caught:
+        client.predict(handle_file(PHOTO), "<b>x</b><!-- -->", 3, "plain", api_name="/classify")
+    assert "&lt;b>x&lt;/b>&lt;!--" in str(caught.value)
+    assert visitor_text("choose batch <= 4, a < b") == "choose batch <= 4, a < b"
     works(http, "classify", upload)
 
 
@@ -351,10 +388,15 @@ def test_the_classify_banner_names_no_server_path(monkeypatch, hf_cache):
     assert str(hf_cache) not in banner and "(…/model.safetensors)" in banner
 
 
-def test_the_body_bound_comes_from_the_environment_of_the_launched_app():
-    """``python app.py`` as deployed, with EFFNETV2_MAX_REQUEST_BYTES set: not a patched constant."""
-    env = {**shipped_env(), "EFFNETV2_MAX_REQUEST_BYTES": "4096"}
+def test_the_body_bounds_come_from_the_environment_of_the_launched_app():
+    """``python app.py`` as deployed, with EFFNETV2_MAX_REQUEST_BYTES and EFFNETV2_BODY_TIMEOUT_S set: not patched
+    constants. A call whose body trickles (announced, never finished) is answered 408 after the body timeout and
+    its connection closed; before, it held the connection for as long as the client liked."""
+    env = {**shipped_env(), "EFFNETV2_MAX_REQUEST_BYTES": "4096", "EFFNETV2_BODY_TIMEOUT_S": "2"}
     with app_process(env) as app, httpx.Client(base_url=app.url, timeout=60) as http:
+        start = time.monotonic()
+        line, closed = stalled_call(app.url)
+        assert " 408 " in f"{line} " and closed and time.monotonic() - start < 15, (line, closed)
         r = http.post("gradio_api/call/latency", json={"data": _with(LATENCY, 1, "M" * 5000)})
         assert r.status_code == 413
         assert "over the limit of 4 kB (EFFNETV2_MAX_REQUEST_BYTES)" in assert_visitor_line(r.json()["error"])

@@ -7,6 +7,7 @@ the real-photo checks.
 import json
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -346,6 +347,36 @@ def test_cli_explain_writes_an_overlay_per_method_and_stage_and_scores(tmp_path,
     assert capsys.readouterr().err.count("\n") == 1
 
 
+def test_cli_explain_checks_out_before_computing_anything(tmp_path, capsys, monkeypatch):
+    """An empty, dangling, file-blocked or unwritable ``--out`` is one line before any model is loaded (it was found
+    after the whole atlas, with errno text; ``--out ''`` wrote into the current folder)."""
+    from effnetv2 import hub
+    from effnetv2.cli import main
+    from effnetv2.testing.photos import cat_on_gray
+
+    def never(*args, **kwargs):
+        raise AssertionError("a model was loaded before --out was checked")
+
+    monkeypatch.setattr(hub, "load_pretrained", never)
+    photo = tmp_path / "cat.png"
+    cat_on_gray().save(photo)
+    (tmp_path / "file.txt").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "missing")
+    if os.geteuid() == 0:  # root writes in any folder whose mode forbids it; not in /proc
+        unwritable = Path("/proc/self")
+    else:
+        unwritable = tmp_path / "read-only"
+        unwritable.mkdir(mode=0o500)
+    for out, message in [("", "--out must name a folder, got ''"),
+                         (str(tmp_path / "file.txt" / "atlas"), "file.txt' is a file, not a folder"),
+                         (str(tmp_path / "link"), "link' is a link to"),
+                         (str(tmp_path / "link" / "atlas"), "link' is a link to"),
+                         (str(unwritable / "atlas"), f"cannot write in '{unwritable}'")]:  # fmt: skip
+        assert main(["explain", str(photo), "--checkpoint", "embedded", "--out", out, "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err and "Errno" not in err, (out, err)
+
+
 # ------------------------------------------------------------------------------------ the app's endpoints
 
 
@@ -389,6 +420,9 @@ def test_explain_endpoints_through_the_launched_app(app_client, tmp_path):
                             ({"stages": ["stage5", "stage6", "stage7", "head"]}, "choose at most 3 stages"),
                             ({"target": 1000}, "class must be from -1 to 999"),
                             ({"steps": 99}, "curve steps must be from 2 to 20"),
+                            ({"target": "5"}, "class must be a whole number from -1 to 999, got '5'"),
+                            ({"steps": " 1e1 "}, "curve steps must be a whole number from 2 to 20, got ' 1e1 '"),
+                            ({"cell": "16"}, "cell must be a whole number from 8 to 32, got '16'"),
                             ({"image": handle_file(str(broken))}, "")]:  # fmt: skip
         with pytest.raises(AppError) as err:
             atlas(**kwargs)
@@ -402,3 +436,7 @@ def test_explain_endpoints_through_the_launched_app(app_client, tmp_path):
     assert "112 channels at 14x14" in caption and Image.open(grid).size == (448, 224)
     with pytest.raises(AppError, match="channels must be from 1 to 32"):
         app_client.predict(img, "embedded", "stage5", 99, api_name="/feature_maps")
+    with pytest.raises(AppError, match="channels must be a whole number from 1 to 32, got '8'"):
+        app_client.predict(img, "embedded", "stage5", "8", api_name="/feature_maps")
+    with pytest.raises(AppError, match="class must be a whole number from -1 to 999, got '-1'"):
+        app_client.predict(img, "embedded", ["gradcam"], "stage7", "-1", api_name="/sanity")

@@ -9,6 +9,7 @@ import os
 import resource
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from effnetv2.testing.appserver import (
     expected_labels,
     labels,
     one_line,
+    rest_call,
     running_app,
 )
 from effnetv2.testing.hubfake import FakeHub, add_to_hf_cache, hf_env, run_cli, run_scenario, save_timm_checkpoint
@@ -204,7 +206,7 @@ def test_the_loader_and_the_model_cache_raced_from_threads_give_each_caller_its_
 
 def test_out_of_memory_is_one_line_and_the_server_keeps_serving(hf_cache):
     """The app with raised bounds and an address-space limit: a batch that cannot fit fails alone."""
-    env = {**os.environ, "EFFNETV2_MAX_BATCH": "256", "EFFNETV2_MAX_IMAGE_SIZE": "1024"}
+    env = {**os.environ, "EFFNETV2_MAX_BATCH": "64", "EFFNETV2_MAX_IMAGE_SIZE": "1024"}  # the engine's highest
     # the cost model would refuse this request up front (tests/test_costs.py); raised, the guard behind it runs
     env |= {"EFFNETV2_MAX_REQUEST_MB": "1000000", "EFFNETV2_MAX_REQUEST_S": "100000"}
     with app_process(env) as app:
@@ -220,3 +222,51 @@ def test_out_of_memory_is_one_line_and_the_server_keeps_serving(hf_cache):
         assert c.predict(*small, api_name="/latency")[0]["stages"]  # the next request is served
         label, _, _ = c.predict(handle_file(str(PHOTO)), TEST_CHECKPOINT, 3, "plain", api_name="/classify")
         assert labels(label) == expected_labels(checkpoint=TEST_CHECKPOINT)
+
+
+# -- an uncached checkpoint and an unreachable Hub: never on the torch thread ------------------------------------
+
+
+@pytest.mark.slow
+def test_a_checkpoint_the_hub_is_slow_to_send_never_holds_the_torch_slot(b0_checkpoint, tmp_path):
+    """``python app.py`` with a loopback Hub that takes 25 s to answer about ``xl`` (issue #26: with the Hub
+    unreachable the client retried ~23 s on the torch thread; four requests naming ``xl`` cost the others 89 s).
+    Four ``xl`` requests and one B0 request at once: each ``xl`` is answered within seconds ("being fetched"),
+    B0 is served meanwhile, and once the fetch has failed ("not found on the Hub"), ``xl`` is told so at once."""
+    import httpx
+
+    with FakeHub() as hub:
+        commit = hub.add(B0_REPO, {"model.safetensors": b0_checkpoint})
+        hub.slow["timm/tf_efficientnetv2_xl.in21k_ft_in1k"] = 25.0
+        cache = tmp_path / "hub"
+        add_to_hf_cache(cache, B0_REPO, {"model.safetensors": b0_checkpoint}, commit=commit)  # no download
+        with (
+            app_process(env=hf_env(cache, endpoint=hub.url)) as app,
+            httpx.Client(base_url=app.url, timeout=120) as http,
+        ):
+            r = http.post("gradio_api/upload", files={"files": PHOTO.open("rb")})
+            image = {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}}
+
+            def classify(checkpoint: str) -> tuple[float, str]:
+                start = time.perf_counter()
+                try:
+                    rest_call(http, "classify", [image, checkpoint, 3, "plain"])
+                    said = "ok"
+                except RuntimeError as exc:
+                    said = str(exc)
+                return time.perf_counter() - start, said
+
+            with ThreadPoolExecutor(5) as pool:
+                xl = [pool.submit(classify, "xl") for _ in range(4)]
+                b0 = pool.submit(classify, TEST_CHECKPOINT)
+                answers = [f.result() for f in xl]
+                served = b0.result()
+            assert all(s < 15 and "are being fetched from the Hub" in said for s, said in answers), answers
+            assert served[1] == "ok" and served[0] < 30, served
+            deadline = time.monotonic() + 90
+            while "being fetched" in (said := classify("xl")[1]) and time.monotonic() < deadline:
+                time.sleep(2)  # the fetch ends when the Hub answers, after 25 s
+            assert "not found on the Hub" in said, said
+            seconds, said = classify("xl")  # the failure is remembered: no second 25 s fetch
+            assert seconds < 5 and "not found on the Hub" in said, (seconds, said)
+            assert classify(TEST_CHECKPOINT)[1] == "ok"

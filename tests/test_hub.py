@@ -2,6 +2,7 @@
 local files, the in-memory model cache, and every failure as a one-line message (API type and CLI)."""
 
 import json
+import re
 import subprocess
 import threading
 import time
@@ -147,6 +148,7 @@ def test_unreadable_images_in_the_cli(b0_checkpoint, tmp_path, capsys):
     assert code == 2 and "cut.jpg: cannot be decoded (truncated or corrupt?)" in err
     code, err = _cli([*argv, str(tmp_path / "missing.jpg")], capsys)
     assert code == 2 and "missing.jpg: no such image file" in err
+    assert err.count("missing.jpg") == 1, err  # the path once (was "X: X: no such image file")
     code, err = _cli(
         [*argv, str(ASSETS / "chelsea.jpg"), "--device", "cuda:7" if torch.cuda.is_available() else "cuda"], capsys
     )
@@ -344,6 +346,36 @@ def test_the_probe_sees_a_running_hub_and_not_a_closed_port(fake_hub, tmp_path):
     assert run_python(code, hf_env(tmp_path / "hub", endpoint=fake_hub.url)).stdout.strip() == "True"
     assert run_python(code, hf_env(tmp_path / "hub")).stdout.strip() == "False"
     assert run_python(code, hf_env(tmp_path / "hub", endpoint=fake_hub.url, offline=True)).stdout.strip() == "False"
+
+
+HUB_MEMORY = """
+import time
+from effnetv2 import download
+from effnetv2.hub import fetched
+for name in ["xl", "xl", "b0", "b0"]:
+    start = time.perf_counter()
+    try:
+        out = "ok " + str(download(name) == fetched(name))
+    except Exception as exc:
+        out = type(exc).__name__ + " " + str(exc)
+    print(f"{time.perf_counter() - start:.2f}", out)
+"""
+
+
+@pytest.mark.slow
+def test_an_unreachable_hub_is_remembered_so_a_missing_checkpoint_answers_at_once(hf_cache, tmp_path):
+    """The first call for an uncached checkpoint finds the Hub unreachable (its probe, up to 2 s; before the probe,
+    the client's ~23 s of retries); within a minute the next answers from the client's offline mode at once, with
+    no probe, saying when the Hub was asked, and a cached checkpoint still loads (remembered once found: no
+    second call to the Hub)."""
+    result = run_python(HUB_MEMORY, hf_env(hf_cache), timeout=300)
+    lines = [line.split(" ", 2) for line in result.stdout.strip().splitlines()]
+    assert len(lines) == 4, result.stderr[-3000:]
+    (first_s, first, why), (again_s, again, said), (_, b0, same), (b0_again_s, _, _) = lines
+    assert first == again == "HubUnavailableError" and "is unreachable" in why, why
+    assert float(again_s) < 5 and float(first_s) < 10, lines  # was ~23 s each time
+    assert re.search(r"\(http://127\.0\.0\.1:\d+\) did not answer \d+ s ago \(asked again \d+ s from now\)", said)
+    assert b0 == "ok" and same == "True" and float(b0_again_s) < 1
 
 
 def test_unknown_checkpoint_cli_in_a_fresh_interpreter(tmp_path):

@@ -170,7 +170,7 @@ def test_a_hub_revision_is_pinned_through_the_environment(fake_hub: FakeHub, two
 def small_upload_app(hf_cache):
     """The app with a 100 KB upload limit (EFFNETV2_MAX_FILE_SIZE sets it; 10 MB by default)."""
     mp = pytest.MonkeyPatch()
-    mp.setattr(limits, "MAX_FILE_SIZE", "100kb")
+    mp.setattr(limits, "MAX_FILE_SIZE", 100 * 1024)
     try:
         with running_app() as url:
             yield url

@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from effnetv2.backend import limits
 from effnetv2.backend.uploads import TEMP_PREFIX, DiskBudget
 from effnetv2.testing.abuse import cut_off_upload, stalled_upload
 from effnetv2.testing.appserver import PHOTO, TEST_CHECKPOINT, AppProcess, app_process, rest_call
@@ -158,11 +157,61 @@ def test_pruning_drops_expired_files_then_the_oldest_beyond_the_budget_but_spare
     assert budget.reserve(3 * KB)
 
 
-def test_sizes_are_read_as_launch_reads_them():
-    """``EFFNETV2_MAX_FILE_SIZE`` is given to Gradio and to the upload gate: both must read it alike (units of
-    1024, as Gradio's ``max_file_size``); anything else is refused, and the setting then falls back to 10mb."""
-    assert limits.size_bytes("10mb") == 10 * 2**20 and limits.size_bytes("300kb") == 300 * KB
-    assert limits.size_bytes("1 GB") == 2**30 and limits.size_bytes("5000") == 5000 == limits.size_bytes(5000)
-    for bad in ("1.5mb", "ten", "mb", "-5kb"):
-        with pytest.raises(ValueError, match="a size must look like"):
-            limits.size_bytes(bad)
+def test_a_stalled_upload_holds_the_room_it_received_not_the_room_it_announced(tmp_path, monkeypatch):
+    """Five clients announce 1 MB each and stall after 10 KB: before, each reserved its 1 MB, so with a 2 MB budget
+    the third was refused and so was every real upload until they timed out; now each holds about what it sent,
+    a real 300 KB upload goes through, and the budget's count of the folder is a sum, not a walk per chunk."""
+    import asyncio
+
+    from effnetv2.backend import uploads
+    from effnetv2.backend.uploads import RESERVE_STEP, UploadGate
+
+    walks = []
+    walk = uploads._files
+    monkeypatch.setattr(uploads, "_files", lambda folder: walks.append(folder) or walk(folder))
+    budget = DiskBudget(tmp_path, budget_bytes=2 * 2**20, max_age_s=3600)
+
+    async def stored(scope, receive, send):  # Gradio's upload route: reads the body, answers 200
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"[]"})
+
+    gate = UploadGate(stored, budget=budget, max_bytes=2**20, timeout_s=30)
+
+    def scope(length: int) -> dict:
+        return {"type": "http", "method": "POST", "path": "/gradio_api/upload",
+                "headers": [(b"content-length", str(length).encode())]}  # fmt: skip
+
+    async def upload(length: int, chunks: list[bytes], stall: bool) -> int:
+        queue = [{"type": "http.request", "body": c, "more_body": stall or i < len(chunks) - 1}
+                 for i, c in enumerate(chunks)]  # fmt: skip
+        statuses = []
+
+        async def receive():
+            if queue:
+                return queue.pop(0)
+            await asyncio.sleep(3600)  # a stalled client: nothing more, never closed
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        await gate(scope(length), receive, send)
+        return statuses[0]
+
+    async def scenario() -> tuple[int, int, int]:
+        stalled = [asyncio.create_task(upload(2**20, [b"x" * 10_000], stall=True)) for _ in range(5)]
+        await asyncio.sleep(0.5)
+        held = budget._reserved
+        status = await asyncio.wait_for(upload(300_000, [b"y" * 300_000], stall=False), 10)
+        for task in stalled:
+            task.cancel()
+        await asyncio.gather(*stalled, return_exceptions=True)
+        return held, status, budget._reserved
+
+    held, status, left = asyncio.run(scenario())
+    assert held == 5 * RESERVE_STEP and status == 200 and left == 0, (held, status, left)
+    # seven reservations (five stalled, the real upload's check and its bytes), one walk of the folder: the
+    # stored upload is added to the count, which the next walk (a pruning) corrects
+    assert len(walks) == 1 and budget._used == 300_000

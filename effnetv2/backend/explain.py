@@ -1,7 +1,8 @@
 """The Explain tab: the atlas (methods x stages, each overlay with its faithfulness scores and curves), the
 sanity check (cascading randomization) and a stage's most active feature maps.
 
-Every input is parsed here into typed, bounded values (``limits``) before any model runs; the work is
+Every input is parsed here into typed, bounded values (``limits``) before any model runs, numbers strictly (JSON
+numbers only: ``"5"`` or ``" 1e1 "`` is a mistake to point out, as on every other endpoint); the work is
 :mod:`effnetv2.explain` on the plain fp32 model (gradients need it), on the crop the model saw.
 """
 
@@ -118,8 +119,8 @@ def atlas(
     chosen_methods = _choices(methods, engine.METHODS, "method", len(engine.METHODS))
     chosen_stages = _choices(stages or default_stages(checkpoint), stage_choices(checkpoint), "stage",
                              limits.ATLAS_STAGES)  # fmt: skip
-    cls, cell_px = limits.CLASS_INDEX.check(target), limits.CELL.check(cell)
-    n_steps, n_ig = limits.CURVE_STEPS.check(steps), limits.IG_STEPS.check(ig_steps)
+    cls, cell_px = limits.CLASS_INDEX.check(target, strict=True), limits.CELL.check(cell, strict=True)
+    n_steps, n_ig = limits.CURVE_STEPS.check(steps, strict=True), limits.IG_STEPS.check(ig_steps, strict=True)
     p = _prepare(image, checkpoint)
     engine.atlas_pairs(p.pre.model, chosen_methods, chosen_stages)  # a bad pair costs nothing
     result = engine.atlas(
@@ -187,7 +188,7 @@ def sanity(
     """Cascading randomization of a copy of the model, head first; each method's rank correlation per step."""
     chosen = _choices(methods, engine.METHODS, "method", len(engine.METHODS))
     where = default_stage(checkpoint) if stage in (None, "") else _stage(stage, checkpoint)
-    cls, n_ig = limits.CLASS_INDEX.check(target), limits.SANITY_IG_STEPS.check(ig_steps)
+    cls, n_ig = limits.CLASS_INDEX.check(target, strict=True), limits.SANITY_IG_STEPS.check(ig_steps, strict=True)
     p = _prepare(image, checkpoint)
     r = engine.sanity_check(p.pre.model, p.x, chosen, where, class_index=cls, ig_steps=n_ig, progress=progress)
     fig = go.Figure()
@@ -217,7 +218,7 @@ def feature_maps(
     """A stage's ``k`` most active channels as a grid over the crop."""
     choices = stage_choices(checkpoint)[1:]
     where = default_stage(checkpoint) if stage in (None, "") else _choices(stage, choices, "stage", 1)[0]
-    count = limits.TOP_CHANNELS.check(k)
+    count = limits.TOP_CHANNELS.check(k, strict=True)
     p = _prepare(image, checkpoint)
     fm = engine.feature_maps(p.pre.model, p.x, where, count)
     h, w = fm.resolution

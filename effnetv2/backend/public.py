@@ -1,4 +1,4 @@
-"""Text that reaches a visitor: one line, no path of the server, no user value echoed at length.
+"""Text that reaches a visitor: one line, no path of the server, no user value echoed at length, no markup.
 
 The engine's messages are written for the person at the machine (the CLI says where the Hugging Face cache
 is, which file is corrupt); a web page shows the same message to every visitor. :func:`visitor_text` is the
@@ -22,6 +22,8 @@ _QUOTED = re.compile(rf"(?<!\w)(?:'[^'\n]{{{SHORT},}}'|\"[^\"\n]{{{SHORT},}}\")(
 """A quoted value (a ``repr``) of :data:`SHORT` characters or more; an apostrophe inside a word opens none."""
 _LONG = re.compile(rf"\S{{{2 * SHORT},}}")
 """A word of twice :data:`SHORT` characters or more: a value echoed without quotes (Gradio's ``Value: bbbb...``)."""
+_MARKUP = re.compile(r"<(?=[A-Za-z/!?])")
+"""Where an HTML parser would open a tag (``<a``, ``</form``), a comment or a declaration (``<!``, ``<?``)."""
 
 
 def _hide_path(match: re.Match) -> str:
@@ -47,11 +49,18 @@ def without_paths(text: str) -> str:
     return _LONG.sub(_cut_long, _QUOTED.sub(_cut_quoted, _PATH.sub(_hide_path, text)))
 
 
+def inert(text: str) -> str:
+    """``text`` with every ``<`` that could open an HTML tag, comment or declaration written ``&lt;``: Gradio renders
+    an error's message as HTML (a live link, a form; it strips scripts only), and a message quotes what a user
+    sent. ``<=`` and ``a < b`` stay as they are: no HTML parser opens a tag there."""
+    return _MARKUP.sub("&lt;", text)
+
+
 def visitor_text(message: object) -> str:
-    """``message`` as a visitor may see it: its first line, :func:`without_paths`, at most :data:`LIMIT`
-    characters."""
+    """``message`` as a visitor may see it: its first line, :func:`without_paths`, no markup (:func:`inert`), at
+    most :data:`LIMIT` characters."""
     text = str(message).strip()
-    line = without_paths(text.splitlines()[0].strip() if text else "")
+    line = inert(without_paths(text.splitlines()[0].strip() if text else ""))
     return line if len(line) <= LIMIT else f"{line[: LIMIT - 1]}… ({len(line)} characters)"
 
 

@@ -14,8 +14,10 @@ left 28.5 MB). Here:
   is within its size budget (files younger than :data:`KEEP_S`, which a queued request may be about to read,
   and the files the app made before serving, such as the examples' copies, are spared);
 - :class:`UploadGate`, an ASGI middleware, refuses an upload larger than the file limit before reading it,
-  refuses one that would not fit the budget, and reads the body into its own anonymous buffer (freed when the
-  client goes away or stalls) before handing it on;
+  refuses one that would not fit the budget, reserves room as its bytes arrive (not what it announces: a client
+  that stalls holds what it sent), and reads the body into its own anonymous buffer (freed when the client goes
+  away or stalls) before handing it on; the budget counts the folder by a walk only when a reservation might not
+  fit, and at each pruning (:attr:`DiskBudget._used`), not at every reservation;
 - :func:`lifespan` prunes every :attr:`DiskBudget.every_s` while the server runs and removes the folder when it
   stops (``app.main`` turns SIGTERM into that orderly stop).
 
@@ -47,6 +49,9 @@ BUFFER_IN_MEMORY = 1 << 20
 """Bytes of an upload held in memory while it arrives; the rest goes to an anonymous (already unlinked) file."""
 MULTIPART_OVERHEAD = 64 * 1024
 """Room for the multipart headers around the one file an upload request carries."""
+RESERVE_STEP = 64 * 1024
+"""An upload reserves room in the budget as its bytes arrive, this much at a time: a client that announces 10 MB
+and then stalls holds what it sent, not 10 MB (fifty such clients used to fill a 500 MB budget for everyone)."""
 UPLOAD_PATH_SUFFIX = "/upload"
 """Gradio's upload route (``/gradio_api/upload``)."""
 
@@ -102,6 +107,9 @@ class DiskBudget:
     kept: frozenset[Path] = frozenset()
     """Files never pruned: those the app made before it served anyone (see :meth:`keep_existing`)."""
     _reserved: int = 0
+    _used: int | None = None
+    """The folder's bytes as last counted (a walk of the folder: at the first reservation, at every pruning) plus
+    the uploads stored since: a reservation is a sum, and the folder is walked again only when it might not fit."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -137,6 +145,7 @@ class DiskBudget:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed, freed, used = removed + 1, freed + size, used - size
+        self._used = used
         for root, dirs, names in os.walk(self.folder, topdown=False):
             if not dirs and not names and Path(root) != self.folder:
                 with contextlib.suppress(OSError):
@@ -145,19 +154,30 @@ class DiskBudget:
         return Pruned(removed, freed, used)
 
     def reserve(self, size: int) -> bool:
-        """Room for an upload of ``size`` bytes, pruning first if need be; False when it does not fit."""
+        """Room for ``size`` more bytes of an upload, pruning first if need be; False when they do not fit."""
         with self._lock:
-            used = self.used_bytes()
-            if used + self._reserved + size > self.budget_bytes:
-                used = self.prune(need=size).used_bytes
-            if used + self._reserved + size > self.budget_bytes:
+            if self._used is None:
+                self._used = self.used_bytes()
+            if self._used + self._reserved + size > self.budget_bytes:
+                self.prune(need=size)
+            if self._used + self._reserved + size > self.budget_bytes:
                 return False
             self._reserved += size
             return True
 
-    def release(self, size: int) -> None:
+    def fits(self, size: int) -> bool:
+        """Whether ``size`` more bytes would fit now (pruning first if need be), reserving nothing."""
+        if not self.reserve(size):
+            return False
+        self.release(size)
+        return True
+
+    def release(self, size: int, stored: int = 0) -> None:
+        """Give back ``size`` reserved bytes; ``stored`` of them are now a file in the folder (the upload landed)."""
         with self._lock:
             self._reserved -= size
+            if self._used is not None:
+                self._used += stored
 
     def remove(self) -> None:
         """Delete the folder and everything in it (at shutdown)."""
@@ -194,6 +214,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
+FULL = "the server's space for uploads is full: try again in a minute"
+
+
 class _Refusal(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
@@ -224,47 +247,52 @@ class UploadGate:
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
-        expected = self.max_bytes if declared is None else declared
         try:
-            if expected > self.max_bytes:
+            if declared is not None and declared > self.max_bytes:
                 raise _Refusal(413, self.too_large)
-            if not await asyncio.to_thread(self.budget.reserve, expected):
-                raise _Refusal(507, "the server's space for uploads is full: try again in a minute")
+            if declared is not None and not await asyncio.to_thread(self.budget.fits, declared):
+                raise _Refusal(507, FULL)  # it would not fit even if every byte came: said before any is sent
+            with tempfile.SpooledTemporaryFile(BUFFER_IN_MEMORY, dir=self.budget.folder) as body:
+                size, reserved = await self._read(receive, body)
+                body.seek(0)
+                try:
+                    await self.app(scope, _replay(body, size, receive), send)
+                except BaseException:
+                    self.budget.release(reserved)
+                    raise
+                self.budget.release(reserved, stored=size)  # a file in the folder now: counted until the next walk
         except _Refusal as exc:
             await _plain_response(send, exc.status, str(exc))
+        except _ClientGone:
             return
-        try:
-            with tempfile.SpooledTemporaryFile(BUFFER_IN_MEMORY, dir=self.budget.folder) as body:
-                try:
-                    size = await self._read(receive, body)
-                except _Refusal as exc:
-                    await _plain_response(send, exc.status, str(exc))
-                    return
-                except _ClientGone:
-                    return
-                body.seek(0)
-                await self.app(scope, _replay(body, size, receive), send)
-        finally:
-            self.budget.release(expected)
 
-    async def _read(self, receive: Receive, body: IO[bytes]) -> int:
-        """The whole request body into ``body``; its size."""
+    async def _read(self, receive: Receive, body: IO[bytes]) -> tuple[int, int]:
+        """The whole request body into ``body``, room reserved as it arrives: its size, and the bytes reserved."""
         deadline = time.monotonic() + self.timeout_s
-        size = 0
-        while True:
-            try:
-                message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0))
-            except asyncio.TimeoutError:
-                raise _Refusal(408, f"the upload took longer than {self.timeout_s:g} s") from None
-            if message["type"] == "http.disconnect":
-                raise _ClientGone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                raise _Refusal(413, self.too_large)
-            body.write(chunk)
-            if not message.get("more_body", False):
-                return size
+        size = reserved = 0
+        try:
+            while True:
+                try:
+                    message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0))
+                except asyncio.TimeoutError:
+                    raise _Refusal(408, f"the upload took longer than {self.timeout_s:g} s") from None
+                if message["type"] == "http.disconnect":
+                    raise _ClientGone
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise _Refusal(413, self.too_large)
+                if size > reserved:
+                    step = max(RESERVE_STEP, size - reserved)
+                    if not await asyncio.to_thread(self.budget.reserve, step):
+                        raise _Refusal(507, FULL)
+                    reserved += step
+                body.write(chunk)
+                if not message.get("more_body", False):
+                    return size, reserved
+        except BaseException:  # refused, gone, or cancelled (the server stopping): the room goes back
+            self.budget.release(reserved)
+            raise
 
 
 def _human(size: int) -> str:

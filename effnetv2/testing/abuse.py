@@ -78,6 +78,27 @@ def stalled_upload(url: str, declared: int = 200_000, sent: int = 50_000) -> str
     return _status_line(url, _upload_start(url, declared, "stalled.jpg") + b"\xff" * sent)
 
 
+def stalled_call(url: str, api: str = "latency", declared: int = 1000, sent: int = 10) -> tuple[str, bool]:
+    """Start a REST call whose JSON body says it has ``declared`` bytes, send ``sent`` of them, then neither send
+    more nor close: the status line the server answers with (after its body timeout), and whether it then closed
+    the connection (within 30 s)."""
+    parts = urlsplit(url)
+    head = (
+        f"POST /gradio_api/call/{api} HTTP/1.1\r\nHost: {parts.hostname}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((parts.hostname, parts.port or 80), timeout=30) as s:
+        s.sendall(head + b'{"data": [' + b" " * max(0, sent - 10))
+        answer = s.makefile("rb")
+        line = answer.readline().decode(errors="replace").strip()
+        try:
+            answer.read()  # to the end: the server closed the connection
+            closed = True
+        except TimeoutError:
+            closed = False
+    return line, closed
+
+
 def huge_declared_upload(url: str, declared: int = 2**30) -> Act:
     """An upload that announces 1 GB: refused from its Content-Length (HTTP 413) before any of it is read."""
     line = _status_line(url, _upload_start(url, declared, "huge.jpg"))

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -85,6 +86,8 @@ class FakeHub:
     requests: list[tuple[str, str]] = field(default_factory=list)
     cut_after: int | None = None
     """When set, file bodies stop after this many bytes and the connection closes: a network drop mid-download."""
+    slow: dict[str, float] = field(default_factory=dict)
+    """Repo id -> seconds every answer about it waits before its status line: a slow Hub or link."""
 
     def add(self, repo_id: str, files: dict[str, bytes | Path], branch: str | None = "main") -> str:
         """A new commit of ``repo_id`` holding ``files``; ``branch`` is moved to it. Returns the commit id."""
@@ -110,6 +113,7 @@ class FakeHub:
                 if len(parts) < 5 or parts[2] != "resolve":
                     return self._error(404, "RepoNotFound", "Repository not found")
                 repo_id, revision, filename = "/".join(parts[:2]), parts[3], "/".join(parts[4:])
+                time.sleep(hub.slow.get(repo_id, 0.0))
                 if repo_id not in hub.repos:
                     return self._error(404, "RepoNotFound", "Repository not found")
                 commit = hub.branches.get(repo_id, {}).get(revision, revision)
