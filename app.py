@@ -315,7 +315,8 @@ def lab_tab(demo: gr.Blocks, lang: gr.Radio) -> None:
 
 @torch_event
 def measure_throughput(lang: str, progress=gr.Progress()):  # noqa: B008
-    return charts.throughput_figure(walkthrough.throughput_vs_size(progress=progress), lang)
+    measured = walkthrough.throughput_vs_size(progress=progress)
+    return charts.throughput_figure(measured, lang, walkthrough.THROUGHPUT_SIZES)
 
 
 @torch_event

@@ -425,3 +425,29 @@ def test_walkthrough_measures_the_model_its_text_names():
     arch = get_arch(walkthrough.SHARES_MODEL)
     assert arch.name == "efficientnet_b0" and set(arch.default_blocks) == {"M"}
     assert "EfficientNet-B0 (all MBConv)" in text.section("problem_depthwise", "en")
+
+
+def test_throughput_chart_adapts_to_the_servers_limit_and_says_so(monkeypatch):
+    """The button has no size control: where the four sizes do not fit the time limit, the largest go, and the
+    chart names them (issue #22: "choose image size <= 176" named a control that page does not have)."""
+    from effnetv2.backend import walkthrough
+    from effnetv2.errors import TimeLimitError
+    from effnetv2.profiling import TrainingComparison, TrainingPoint
+
+    asked = []
+
+    def limited(setups, **kwargs):
+        sizes = [size for _, _, size in setups]
+        asked.append(sizes)
+        if max(sizes) > 160:
+            raise TimeLimitError("this training comparison would take about 300 s: choose image size <= 160")
+        pts = tuple(TrainingPoint.of("m", s, 4, Spread(s / 10, s / 12, s / 8)) for s in sizes)
+        return TrainingComparison(pts, 5, 1, "too noisy")
+
+    monkeypatch.setattr(walkthrough, "compare_training", limited)
+    measured = walkthrough.throughput_vs_size()
+    assert asked == [[128, 160, 192, 224], [128, 160, 192], [128, 160]]
+    assert [p.image_size for p in measured.points] == [128, 160]
+    title = charts.throughput_figure(measured, "en", walkthrough.THROUGHPUT_SIZES).layout.title.text
+    assert "192, 224 px left out" in title
+    assert "left out" not in charts.throughput_figure(measured, "en", (128, 160)).layout.title.text

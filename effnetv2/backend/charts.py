@@ -160,7 +160,9 @@ def totals_figure(
     return _style(fig, title, height=340)
 
 
-def throughput_figure(comparison: TrainingComparison, lang: str = DEFAULT_LANGUAGE) -> go.Figure:
+def throughput_figure(
+    comparison: TrainingComparison, lang: str = DEFAULT_LANGUAGE, requested: Sequence[int] = ()
+) -> go.Figure:
     """Training images/s against image size (progressive learning's argument), with each median's 95% interval.
 
     The title says whether the intervals support the claim "smaller images train faster" on this machine.
@@ -185,6 +187,10 @@ def throughput_figure(comparison: TrainingComparison, lang: str = DEFAULT_LANGUA
     fig.update_yaxes(title_text=ui_text("images_per_s", lang), rangemode="tozero")
     batch = f" ({ui_text('batch', lang)} {pts[0].batch})" if pts else ""
     verdict = ui_text(f"verdict_{comparison.verdict.replace(' ', '_')}", lang)
+    left_out = sorted(set(requested) - {p.image_size for p in pts})
+    if left_out:  # the page adapted to this server's limits: it says so
+        sizes = ", ".join(str(s) for s in left_out)
+        verdict += "<br>" + ui_text("sizes_left_out", lang).format(sizes=sizes)
     return _style(fig, f"{ui_text('measure_throughput', lang)}{batch}<br><sub>{verdict}</sub>")
 
 

@@ -159,6 +159,10 @@ UI: dict[str, tuple[str, str]] = {
     "threads": ("Threads", "线程数"),
     "rounds": ("Rounds (at most)", "轮数（最多）"),
     "col_blocks": ("blocks", "模块"),
+    "sizes_left_out": (
+        "{sizes} px left out: over this server's time or memory limit for one request",
+        "已略去 {sizes} 像素：超出本服务器单次请求的时间或内存限制",
+    ),
     "train_images_interval": ("training images/s [95% interval]", "训练图像数/秒 [95% 区间]"),
     "col_latency": ("latency (95% interval)", "延迟（95% 区间）"),
     "col_train": ("train images/s (95% interval)", "训练图像数/秒（95% 区间）"),
