@@ -21,7 +21,7 @@ os.environ["GRADIO_TEMP_DIR"] = str(uploads.claim_temp_dir())
 
 import gradio as gr
 
-from effnetv2 import ui, ui_i18n
+from effnetv2 import ui, ui_i18n, ui_mcp
 from effnetv2.backend import charts, classify, diagrams, lab, latency, limits, strings, walkthrough
 from effnetv2.backend import explain as explaining
 from effnetv2.backend import walkthrough_text as text
@@ -456,7 +456,7 @@ def on_explain(image, checkpoint, methods, stages, target, cell, steps, ig_steps
 
     Args:
         image: the photo, an upload (gradio_client: handle_file(path))
-        checkpoint: a checkpoint name, e.g. embedded (no download)
+        checkpoint: a checkpoint name, e.g. tf_efficientnet_lite0.embedded (no download)
         methods: explanation methods, names of effnetv2.explain.METHODS (e.g. gradcam, ig)
         stages: at most 3 of input, stem, stage1 ... stageN, head
         target: the ImageNet class index, -1 for the top-1 class
@@ -477,7 +477,7 @@ def on_sanity(image, checkpoint, methods, stage, target, request: gr.Request, pr
 
     Args:
         image: the photo, an upload (gradio_client: handle_file(path))
-        checkpoint: a checkpoint name, e.g. embedded (no download)
+        checkpoint: a checkpoint name, e.g. tf_efficientnet_lite0.embedded (no download)
         methods: explanation methods (effnetv2.explain.METHODS)
         stage: the stage explained
         target: the ImageNet class index, -1 for the top-1 class
@@ -495,7 +495,7 @@ def on_feature_maps(image, checkpoint, stage, k, request: gr.Request):
 
     Args:
         image: the photo, an upload (gradio_client: handle_file(path))
-        checkpoint: a checkpoint name, e.g. embedded (no download)
+        checkpoint: a checkpoint name, e.g. tf_efficientnet_lite0.embedded (no download)
         stage: stem, stage1 ... stageN
         k: how many channels to show
     Returns:
@@ -567,6 +567,39 @@ def explain_tab() -> list[tuple[gr.Component, Callable[[str], dict]]]:
 # ------------------------------------------------------------------------------------------------ the app
 
 
+# The Latency and Lab handlers' docstrings (the API page's and the MCP tools' descriptions), set here while those
+# two tabs are reworked on another branch; they belong in the handlers once that has landed.
+on_latency.__doc__ = """Per-stage latency of one EfficientNet configuration on this server (random weights: speed only).
+
+    Args:
+        model: the architecture, e.g. efficientnetv2_s or efficientnet_b0
+        blocks: F/M letters per stage (F = Fused-MBConv, M = MBConv), empty for the published blocks
+        size: the image size in pixels
+        batch: the batch size
+        runs: timed runs (median and p10-p90 are reported)
+        device: auto, cpu or cuda
+        dtype: fp32, bf16 or fp16
+        threads: auto (1 or all threads, whichever is faster now) or a thread count
+        lang: the language of the charts and facts: en or zh-CN
+    Returns:
+        the measurement (JSON), the per-stage chart, the time vs MACs shares chart, the measurement facts
+    """
+on_compare.__doc__ = """Fused-MBConv vs MBConv: a baseline against a blocks variant (params, MACs, latency, training).
+
+    Args:
+        model: the architecture, e.g. efficientnet_b4
+        blocks: the variant's F/M letters per stage (F = Fused-MBConv, M = MBConv)
+        size: the image size in pixels
+        batch: the batch size
+        runs: measuring rounds, at most
+        train: whether training throughput is measured too
+        threads: auto or a thread count
+        lang: the language of the charts and tables: en or zh-CN
+    Returns:
+        the comparison (JSON), the per-stage, end-to-end and training charts, the summary table, the verdicts
+    """
+
+
 def build_demo() -> gr.Blocks:
     with ExplorerBlocks(title="EffNetV2 Explorer") as demo:
         gr.Markdown("# " + i18n("title"), elem_id="title")
@@ -602,7 +635,9 @@ def build_demo() -> gr.Blocks:
 def launch_options() -> dict[str, Any]:
     """Settings for ``demo.launch``: bounded uploads, disk and sessions (:func:`app_kwargs`), a public share link
     only when GRADIO_SHARE=true asks for one, host/port from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (else
-    127.0.0.1, Gradio's default)."""
+    127.0.0.1, Gradio's default), the MCP server when the ``mcp`` package is installed (``GRADIO_MCP_SERVER=false``
+    turns it off; ``effnetv2.ui_mcp``)."""
+    mcp = os.environ.get("GRADIO_MCP_SERVER", "true").strip().lower() in ("1", "true", "yes")
     return {
         "max_file_size": limits.MAX_FILE_SIZE,
         "state_session_capacity": limits.SESSION_CAPACITY,
@@ -612,6 +647,7 @@ def launch_options() -> dict[str, Any]:
         "theme": gr.themes.Soft(),
         "footer_links": ["api", "gradio", "settings"],
         "app_kwargs": ui.app_kwargs(),
+        "mcp_server": mcp and ui_mcp.available(),
     }
 
 
