@@ -22,7 +22,7 @@ os.environ["GRADIO_TEMP_DIR"] = str(uploads.claim_temp_dir())
 import gradio as gr
 
 from effnetv2 import ui, ui_i18n, ui_mcp
-from effnetv2.backend import charts, classify, diagrams, lab, latency, limits, strings, walkthrough
+from effnetv2.backend import charts, classify, diagrams, lab, latency, limits, links, strings, walkthrough
 from effnetv2.backend import explain as explaining
 from effnetv2.backend import walkthrough_text as text
 from effnetv2.config import Blocks
@@ -121,9 +121,13 @@ def on_checkpoint(checkpoint: str):
     return gr.update(choices=classify.cam_choices(checkpoint), value=classify.default_cam_stage(checkpoint))
 
 
-def classify_tab() -> list[tuple[gr.Component, Callable[[str], dict]]]:
+Controls = dict[str, gr.Component]
+"""A tab's controls that a link carries, by their query key (``effnetv2.backend.links.CONTROLS``)."""
+
+
+def classify_tab() -> tuple[list[tuple[gr.Component, Callable[[str], dict]]], Controls]:
     """The Classify tab; returns its server-made texts the language switch rewrites (component, update in a
-    language): the missing-weights banner and the checkpoint picker's states."""
+    language): the missing-weights banner and the checkpoint picker's states; and its controls a link carries."""
     startup = classify.startup()
     made: list[tuple[gr.Component, Callable[[str], dict]]] = []
     if startup.notice:
@@ -171,9 +175,11 @@ def classify_tab() -> list[tuple[gr.Component, Callable[[str], dict]]]:
         **PRIVATE, **TORCH,
     )  # fmt: skip
     cam_btn.click(on_gradcam, cam_in, cam_out, api_name="gradcam", preprocess=False, **TORCH)
-    checkpoint.change(on_checkpoint, checkpoint, cam_stage, **PRIVATE)
+    # input, not change: a link's checkpoint comes with its own stage (restore_link).
+    checkpoint.input(on_checkpoint, checkpoint, cam_stage, **PRIVATE)
     made.append((checkpoint, lambda lang: gr.update(choices=classify.checkpoint_choices(lang))))
-    return made
+    controls = {"ckpt": checkpoint, "photo": image, "topk": topk, "path": path, "stage": cam_stage, "class": cam_class}
+    return made, controls
 
 
 # ------------------------------------------------------------------------------------------------ Latency
@@ -267,7 +273,7 @@ def lab_toggles(model: str, fused: list[str]):
     return str(blocks), lab.stage_rows(blocks)
 
 
-def lab_tab(demo: gr.Blocks, lang: gr.Radio) -> None:
+def lab_tab(demo: gr.Blocks, lang: gr.Radio) -> Controls:
     published = Blocks.parse(lab.DEFAULT_MODEL, None)
     gr.Markdown(strings.ui_text("lab_note"), elem_classes="note")
     with gr.Row():
@@ -308,6 +314,7 @@ def lab_tab(demo: gr.Blocks, lang: gr.Radio) -> None:
         on_compare, [model, blocks, size, batch, runs, train, threads, lang],
         [result, stage_plot, totals_plot, train_plot, summary, verdicts], api_name="compare", **TORCH,
     )  # fmt: skip
+    return {"model": model, "blocks": blocks, "size": size, "fused": fused, "table": table}
 
 
 # ------------------------------------------------------------------------------------------------ Walkthrough
@@ -513,9 +520,9 @@ def on_explain_checkpoint(checkpoint: str):
             gr.update(choices=stages, value=last), gr.update(choices=stages[1:], value=last))  # fmt: skip
 
 
-def explain_tab() -> list[tuple[gr.Component, Callable[[str], dict]]]:
+def explain_tab() -> tuple[list[tuple[gr.Component, Callable[[str], dict]]], Controls]:
     """The Explain tab; returns its server-made texts the language switch rewrites (component, update in a
-    language)."""
+    language), and its controls a link carries (with the two stage pickers a checkpoint also changes)."""
     ckpt = classify.startup().checkpoint
     stages, last, lim = explaining.stage_choices(ckpt), explaining.default_stage(ckpt), limits
     with gr.Row():
@@ -557,14 +564,74 @@ def explain_tab() -> list[tuple[gr.Component, Callable[[str], dict]]]:
                      api_name="sanity", preprocess=False, **TORCH)  # fmt: skip
     fm_btn.click(on_feature_maps, [image, checkpoint, fm_stage, k], [grid, fm_caption], api_name="feature_maps",
                  preprocess=False, **TORCH)  # fmt: skip
-    checkpoint.change(on_explain_checkpoint, checkpoint, [chosen, sanity_stage, fm_stage], **PRIVATE)
-    return [
+    checkpoint.input(on_explain_checkpoint, checkpoint, [chosen, sanity_stage, fm_stage], **PRIVATE)
+    made = [
         (checkpoint, lambda lang: gr.update(choices=classify.checkpoint_choices(lang))),
         (scores, lambda lang: gr.update(headers=explaining.score_headers(lang))),
     ]
+    controls = {"ckpt": checkpoint, "photo": image, "methods": methods, "stages": chosen, "class": target,
+                "sanity_stage": sanity_stage, "fm_stage": fm_stage}  # fmt: skip
+    return made, controls
 
 
 # ------------------------------------------------------------------------------------------------ the app
+
+
+ABSOLUTE_LINK_JS = "(link) => link ? window.location.origin + window.location.pathname + link : link"
+"""The page's own address before a link's query string: the server does not know it behind a proxy (a Space)."""
+
+
+def link_row(tab: str, controls: Controls, lang: gr.Radio) -> None:
+    """A button that writes the link reopening ``tab`` with its controls' values (``effnetv2.backend.links``)."""
+    keys = links.CONTROLS[tab]
+    with gr.Row():
+        button = gr.Button(i18n("link_btn"), size="sm", scale=0, min_width=200)
+        box = gr.Textbox(label=i18n("link_label"), interactive=False, buttons=["copy"], elem_id=f"{tab}-link", scale=4)
+
+    @user_errors
+    def make_link(language: str, *values: Any) -> str:
+        chosen = dict(zip(keys, values, strict=True))
+        if "photo" in chosen:
+            path = uploaded(chosen["photo"])
+            chosen["photo"] = links.photo_name(path)
+            if path is not None and chosen["photo"] is None:
+                gr.Warning(strings.ui_text("link_upload_note", language))
+        return links.query(tab, chosen)
+
+    event = button.click(make_link, [lang, *(controls[k] for k in keys)], [box], preprocess=False, **PRIVATE)
+    event.success(None, [box], [box], js=ABSOLUTE_LINK_JS, **PRIVATE)
+
+
+def restore_link(tabs: gr.Tabs, controls: dict[str, Controls]) -> tuple[Callable, list[gr.Component]]:
+    """The page's load handler that reopens what a link names (``?tab=...&...``): the tab and its controls, each
+    value checked by ``links.read`` (one warning names those left out); and every component it may set."""
+    default_ckpt = classify.startup().checkpoint
+
+    def restore(request: gr.Request) -> dict:
+        link = links.read(dict(request.query_params), default_ckpt)
+        if link.skipped:
+            lang = link.lang or visitor_language(request)
+            gr.Warning(strings.ui_text("link_skipped", lang).format(what="; ".join(link.skipped)))
+        updates: dict = {tabs: gr.update(selected=link.tab)} if link.tab else {}
+        if link.tab not in controls:
+            return updates
+        tab, values = controls[link.tab], link.values
+        updates.update({tab[key]: gr.update(value=value) for key, value in values.items()})
+        ckpt = values.get("ckpt", default_ckpt)
+        if link.tab == "classify" and ("ckpt" in values or "stage" in values):
+            stage = values.get("stage", classify.default_cam_stage(ckpt))
+            updates[tab["stage"]] = gr.update(choices=classify.cam_choices(ckpt), value=stage)
+        if link.tab == "explain" and "ckpt" in values:
+            chosen, sanity, feature = on_explain_checkpoint(ckpt)
+            updates[tab["stages"]] = {**chosen, **({"value": values["stages"]} if "stages" in values else {})}
+            updates[tab["sanity_stage"]], updates[tab["fm_stage"]] = sanity, feature
+        if link.tab == "lab" and ("model" in values or "blocks" in values):
+            blocks = Blocks.parse(values.get("model", lab.DEFAULT_MODEL), values.get("blocks"))
+            toggles, letters, _ = _lab_state(blocks)
+            updates[tab["fused"]], updates[tab["blocks"]] = toggles, gr.update(value=letters)
+        return updates
+
+    return restore, [tabs, *(c for tab in controls.values() for c in tab.values())]
 
 
 # The Latency and Lab handlers' docstrings (the API page's and the MCP tools' descriptions), set here while those
@@ -612,23 +679,33 @@ def build_demo() -> gr.Blocks:
             elem_id="language",
             render=False,
         )
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab(i18n("tab_classify"), id="classify"):
-                made = classify_tab()
+                made, classify_controls = classify_tab()
+                link_row("classify", classify_controls, lang)
             with gr.Tab(i18n("tab_latency"), id="latency"):
                 latency_tab(lang)
             with gr.Tab(i18n("tab_lab"), id="lab"):
-                lab_tab(demo, lang)
+                lab_controls = lab_tab(demo, lang)
+                link_row("lab", lab_controls, lang)
             with gr.Tab(i18n("tab_walkthrough"), id="walkthrough"):
                 lang_inputs, lang_outputs = walkthrough_tab(lang)
             with gr.Tab(i18n("tab_explain"), id="explain"):
-                made += explain_tab()
+                explain_made, explain_controls = explain_tab()
+                made += explain_made
+                link_row("explain", explain_controls, lang)
         # The language switch and the browser's language change the whole page, wired once it is all built.
         page = ui_i18n.PageText.of(demo, skip=lang_outputs, made=made)
         outputs = [*lang_outputs, *page.blocks]
         switch, first_page = page_language(page)
         lang.input(switch, lang_inputs, outputs, js=ui_i18n.cookie_js(len(lang_inputs)), **PRIVATE)
-        demo.load(first_page, lang_inputs[1:], outputs, **PRIVATE)
+        language_js = ui_i18n.link_language_js(len(lang_inputs) - 1)  # a link's ?lang= first
+        demo.load(first_page, lang_inputs[1:], outputs, js=language_js, **PRIVATE)
+        linked = {"classify": classify_controls, "explain": explain_controls, "lab": lab_controls}
+        restore, restored = restore_link(tabs, linked)
+        lab_blocks = [lab_controls["model"], lab_controls["blocks"]]
+        restored_page = demo.load(restore, None, restored, **PRIVATE)
+        restored_page.then(lab_table_rows, lab_blocks, [lab_controls["table"]], **PRIVATE)  # after the lab's own load
     return demo
 
 

@@ -173,6 +173,13 @@ UI: dict[str, tuple[str, str]] = {
         "hatched bars: stages that are the same in both (controls)",
         "斜线柱：两者中相同的阶段（对照）",
     ),
+    "link_btn": ("Link to this analysis", "此分析的链接"),
+    "link_label": ("Link (opens this tab with these settings)", "链接（以这些设置打开此标签页）"),
+    "link_upload_note": (
+        "Your own photo stays on this server: the link opens without it (only the example photos travel in a link).",
+        "您上传的照片只保存在本服务器上：链接打开时不含该照片（只有示例照片会随链接一起打开）。",
+    ),
+    "link_skipped": ("The link's values left out: {what}", "链接中未采用的值：{what}"),
 }
 
 
