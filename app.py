@@ -84,6 +84,11 @@ def on_classify(image, checkpoint: str, topk: float, path: str, request: gr.Requ
     return r.confidences, r.timing_markdown(visitor_language(request)), gr.update(choices=choices, value=-1)
 
 
+def cam_outputs(r: classify.GradCamResult) -> tuple:
+    """A Grad-CAM's outputs: the overlay with its alt text (where the map is strongest), the crop, the caption."""
+    return gr.update(value=r.overlay, alt_text=r.alt), r.crop, r.caption
+
+
 @torch_event
 def on_gradcam(image, checkpoint: str, stage: str, target: float, opacity: float, colormap: str, request: gr.Request):
     """Grad-CAM of one class at one stage, on the plain fp32 model, over the crop the model saw.
@@ -99,8 +104,7 @@ def on_gradcam(image, checkpoint: str, stage: str, target: float, opacity: float
         the overlay, the crop the model saw, the caption (class, probability on the plain fp32 model)
     """
     lang = visitor_language(request)
-    r = classify.gradcam(uploaded(image), checkpoint, stage, target, opacity, colormap, lang)
-    return r.overlay, r.crop, r.caption
+    return cam_outputs(classify.gradcam(uploaded(image), checkpoint, stage, target, opacity, colormap, lang))
 
 
 @torch_event
@@ -111,8 +115,7 @@ def on_gradcam_beside(image, checkpoint, stage, target, opacity, colormap, predi
     def shown(label: str) -> classify.Shown | None:
         return classify.shown_probability(predictions, label, checkpoint, path)
 
-    r = classify.gradcam(uploaded(image), checkpoint, stage, target, opacity, colormap, lang, shown)
-    return r.overlay, r.crop, r.caption
+    return cam_outputs(classify.gradcam(uploaded(image), checkpoint, stage, target, opacity, colormap, lang, shown))
 
 
 @user_errors

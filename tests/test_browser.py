@@ -261,6 +261,8 @@ def test_a_classify_link_reopens_the_same_photo_and_controls_with_the_same_resul
         expect(again.locator("img").first).to_be_visible()  # the photo is back
         assert _classified(again) == (top1, caption)
         assert "stage5" in caption
+        overlay = again.locator("img[alt*='Grad-CAM map of'][alt*='strongest in the']")  # its alt text
+        expect(overlay).to_have_count(1)
         again.close()
 
 

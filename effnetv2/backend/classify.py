@@ -26,6 +26,7 @@ from ..inference import Prediction, predict
 from ..names import STEM
 from ..optimize import choose_fast_path, optimize_for_inference
 from ..samples import photos
+from .alt_text import map_alt
 from .limits import CLASS_INDEX, OPACITY, TOPK
 from .public import without_paths
 from .strings import DEFAULT_LANGUAGE, normalize_language, ui_text
@@ -232,6 +233,8 @@ class GradCamResult:
     caption: str
     cam: CamResult
     """The engine's result (raw maps, classes, scores)."""
+    alt: str = ""
+    """The overlay's alt text: where the map is strongest and how concentrated (``backend.alt_text``)."""
 
 
 @dataclass(frozen=True)
@@ -306,4 +309,5 @@ def gradcam(
     if beside is not None and beside.path != "plain":
         path = _path_name(beside.path, lang)
         caption += ui_text("cam_caption_shown", lang).format(p=beside.prob, path=path, dtype=beside.dtype)
-    return GradCamResult(cam.overlays[0], crop, caption, cam)
+    alt = map_alt(cam.maps[0], "Grad-CAM", label, cam.target, lang)
+    return GradCamResult(cam.overlays[0], crop, caption, cam, alt)
