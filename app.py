@@ -743,7 +743,10 @@ def main() -> None:
     # the app's temporary folder.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     demo = queued(build_demo())
-    print(classify.startup_line(), flush=True)  # which weights serve, and why: the first line to read in a log
+    start = classify.startup()
+    # The default checkpoint's fast path is chosen in the background while the eager model serves (not on ZeroGPU).
+    warming = not ui.ZERO_GPU and classify.warm_up(start.checkpoint) is not None
+    print(classify.startup_line(start, warming), flush=True)  # which weights serve, and why: the first line to read
     demo.launch(**launch_options())
 
 

@@ -21,7 +21,10 @@ try:  # ZeroGPU: `spaces` must be imported before torch initialises CUDA; elsewh
     import spaces
 
     on_gpu: Callable[[Callable], Callable] = spaces.GPU
+    ZERO_GPU = True
+    """CUDA may be touched only inside ``spaces.GPU`` functions (so no background warm-up of the fast path)."""
 except ImportError:  # not on a Space
+    ZERO_GPU = False
 
     def on_gpu(fn: Callable) -> Callable:
         return fn

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import math
+import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +41,12 @@ PATHS: tuple[str, ...] = ("fast", "fp32", "plain")
 DEFAULT_PATH = "fast"
 COLORMAPS = ["jet", "turbo", "viridis", "inferno"]
 _OPTIMIZED: LRUCache = LRUCache(2)
+WARMUP_ENV = "EFFNETV2_WARMUP"
+"""``0`` turns the start-up warm-up of the fast path off (:func:`warm_up`); anything else, or unset, leaves it on."""
+_WARMING: set[str] = set()
+"""Checkpoints whose fast path a warm-up thread is choosing now: their fast requests run eager meanwhile."""
+_WARMING_LOCK = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def checkpoint_choices(lang: str = DEFAULT_LANGUAGE) -> list[tuple[str, str]]:
@@ -72,9 +82,10 @@ def startup(lang: str = DEFAULT_LANGUAGE) -> Startup:
     return Startup(chosen.name, without_paths(problem) if problem else None)  # every visitor sees it
 
 
-def startup_line(start: Startup | None = None) -> str:
+def startup_line(start: Startup | None = None, warming: bool = False) -> str:
     """One line for the server's log at start: the weights that serve, whether they stand in for the default
-    (and why), and the backends the fast path may choose among (it is chosen at the first classification)."""
+    (and why), and the backends the fast path may choose among (chosen in the background from the start when
+    ``warming``, else at the first classification)."""
     start = start or startup()
     status = checkpoint_status(start.checkpoint)
     if start.checkpoint == DEFAULT_CHECKPOINT:
@@ -84,7 +95,7 @@ def startup_line(start: Startup | None = None) -> str:
     backends = ", ".join(allowed_backends())
     return (
         f"EffNetV2 Explorer: serving {start.checkpoint} ({status.state}), {role}; fast-path backends: {backends} "
-        f"({BACKENDS_ENV}), chosen at the first classification"
+        f"({BACKENDS_ENV}), chosen {'in the background now' if warming else 'at the first classification'}"
     )
 
 
@@ -145,6 +156,48 @@ def pretrained_for(checkpoint: str, path: str = "plain") -> tuple[Pretrained, st
     return dataclasses.replace(pre, model=model), dtype
 
 
+def warming_up(checkpoint: str) -> bool:
+    """Whether a warm-up thread is choosing this checkpoint's fast path right now (never waits for it)."""
+    with _WARMING_LOCK:
+        return resolve_checkpoint(checkpoint).name in _WARMING
+
+
+def warm_up(checkpoint: str) -> threading.Thread | None:
+    """Choose ``checkpoint``'s fast path on a background thread (load, optimize, the accuracy gate, the runtimes'
+    timing: seconds to minutes), so that the first visitor does not wait for it; meanwhile its ``fast`` requests
+    run on the plain eager model and say so (:func:`classify`), holding no lock the warm-up holds. None when
+    ``EFFNETV2_WARMUP=0`` or when the weights are not on this machine.
+
+    The thread runs at the lowest CPU priority (Linux ``nice`` 19, per thread, inherited by the threads its torch
+    work starts), so the requests served meanwhile keep the machine; it is the one piece of torch work outside the
+    torch thread (``torch_thread.py``), since it must not queue behind the requests it is there to spare.
+    """
+    if os.environ.get(WARMUP_ENV, "").strip() == "0" or not checkpoint_status(checkpoint).usable:
+        return None  # off, or weights that would need a download: start-up makes no network call
+    name = resolve_checkpoint(checkpoint).name
+    with _WARMING_LOCK:
+        if name in _WARMING:
+            return None
+        _WARMING.add(name)
+
+    def run() -> None:
+        try:
+            with contextlib.suppress(OSError, AttributeError):  # not Linux: normal priority
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+            start = time.perf_counter()
+            pretrained_for(name, "fast")
+            log.info("the fast path of %s is ready (%.1f s)", name, time.perf_counter() - start)
+        except Exception as exc:  # the first fast request tries again and says why in one line
+            log.warning("warming up the fast path of %s failed: %s", name, exc)
+        finally:
+            with _WARMING_LOCK:
+                _WARMING.discard(name)
+
+    thread = threading.Thread(target=run, name=f"effnetv2-warm-up-{name}", daemon=True)
+    thread.start()
+    return thread
+
+
 def _optimized(pre: Pretrained, path: str):
     """(model, dtype): the fast path keeps reduced precision only where it is accurate for this checkpoint.
 
@@ -171,6 +224,8 @@ class ClassifyResult:
     device: str
     backend: str = "plain PyTorch (eager)"
     """What served the forward: eager PyTorch, eager oneDNN, ONNX Runtime or OpenVINO (with its version)."""
+    warming: bool = False
+    """The fast path was asked for while :func:`warm_up` was still choosing it: the plain eager model served."""
 
     @property
     def confidences(self) -> dict[str, float]:
@@ -178,7 +233,7 @@ class ClassifyResult:
 
     def timing_markdown(self, lang: str = DEFAULT_LANGUAGE) -> str:
         """One line: the time, and what served it (device, the precision that ran, path, backend, checkpoint)."""
-        return ui_text("timing_line", lang).format(
+        line = ui_text("timing_line", lang).format(
             ms=self.ms,
             device=self.device,
             dtype=self.dtype,
@@ -186,11 +241,12 @@ class ClassifyResult:
             backend=self.backend,
             checkpoint=self.checkpoint,
         )
+        return line + ui_text("timing_warming", lang) if self.warming else line
 
     def to_dict(self) -> dict:
         return {
             "predictions": [p.to_dict() for p in self.predictions],
-            **{k: getattr(self, k) for k in ("ms", "checkpoint", "path", "dtype", "device", "backend")},
+            **{k: getattr(self, k) for k in ("ms", "checkpoint", "path", "dtype", "device", "backend", "warming")},
         }
 
 
@@ -217,13 +273,14 @@ def classify(image: Any, checkpoint: str = DEFAULT_CHECKPOINT, topk: Any = TOPK.
     """
     k = TOPK.check(topk, strict=True)
     source = _given(image)
-    pre, dtype = pretrained_for(checkpoint, _check_path(path))
+    warming = _check_path(path) == "fast" and warming_up(checkpoint)
+    pre, dtype = pretrained_for(checkpoint, "plain" if warming else path)
     _check_cost(pre, "this classification")
     start = time.perf_counter()
     predictions = predict(pre, [source], k)[0]  # decodes the image once, inside the timed span
     ms = (time.perf_counter() - start) * 1e3
     served, precision = served_by(pre.model), served_dtype(pre.model, dtype)
-    return ClassifyResult(predictions, ms, pre.checkpoint.name, path, precision, str(pre.device), served)
+    return ClassifyResult(predictions, ms, pre.checkpoint.name, path, precision, str(pre.device), served, warming)
 
 
 @dataclass

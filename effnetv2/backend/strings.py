@@ -335,6 +335,10 @@ UI.update(
             "**{ms:.1f} 毫秒** —— 在 {device} 上解码、预处理并前向计算，精度 {dtype}（{path}），由 {backend} 执行，"
             "{checkpoint}",
         ),
+        "timing_warming": (
+            " (the fast path is still being prepared in the background: plain PyTorch served this one)",
+            "（快速路径仍在后台准备中：本次由原始 PyTorch 执行）",
+        ),
         "v1_dotted_v2_solid": ("V1: dotted, V2: solid", "V1：虚线，V2：实线"),
         "share_percent": ("share (%)", "占比（%）"),
         "cam_caption": (
