@@ -85,8 +85,14 @@ def on_classify(image, checkpoint: str, topk: float, path: str, request: gr.Requ
 
 
 def cam_outputs(r: classify.GradCamResult) -> tuple:
-    """A Grad-CAM's outputs: the overlay with its alt text (where the map is strongest), the crop, the caption."""
-    return gr.update(value=r.overlay, alt_text=r.alt), r.crop, r.caption
+    """A Grad-CAM's outputs: the overlay, the crop, the caption, and the overlay's alt text (where the map is
+    strongest) for the page's next step (:func:`overlay_alt`); a State, so that API clients get the image alone."""
+    return r.overlay, r.crop, r.caption, r.alt
+
+
+def overlay_alt(alt: str):
+    """The Grad-CAM overlay's alt text, set once the overlay is shown."""
+    return gr.update(alt_text=alt)
 
 
 @torch_event
@@ -168,16 +174,19 @@ def classify_tab() -> tuple[list[tuple[gr.Component, Callable[[str], dict]]], Co
     cam_btn = gr.Button(i18n("gradcam_btn"))
 
     # preprocess=False: the handlers read the upload themselves (see `uploaded`).
-    cam_in, cam_out = [image, checkpoint, cam_stage, cam_class, opacity, colormap], [overlay, crop, cam_caption]
+    alt = gr.State("")
+    cam_in, cam_out = [image, checkpoint, cam_stage, cam_class, opacity, colormap], [overlay, crop, cam_caption, alt]
     classify_event = classify_btn.click(
         on_classify, [image, checkpoint, topk, path], [label, timing, cam_class], api_name="classify",
         preprocess=False, **TORCH,
     )  # fmt: skip
-    classify_event.success(
+    beside = classify_event.success(
         on_gradcam_beside, [*cam_in, label, path], cam_out, api_name="gradcam_after_classify", preprocess=False,
         **PRIVATE, **TORCH,
     )  # fmt: skip
-    cam_btn.click(on_gradcam, cam_in, cam_out, api_name="gradcam", preprocess=False, **TORCH)
+    cam_event = cam_btn.click(on_gradcam, cam_in, cam_out, api_name="gradcam", preprocess=False, **TORCH)
+    for event in (beside, cam_event):
+        event.success(overlay_alt, alt, overlay, **PRIVATE)
     # input, not change: a link's checkpoint comes with its own stage (restore_link).
     checkpoint.input(on_checkpoint, checkpoint, cam_stage, **PRIVATE)
     made.append((checkpoint, lambda lang: gr.update(choices=classify.checkpoint_choices(lang))))

@@ -14,7 +14,7 @@ would; an ``http(s)`` URL is refused, since the server fetches nothing a request
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import inspect
 from typing import Any
 
@@ -25,8 +25,12 @@ IMAGE_FORMAT = "a data: URI, e.g. data:image/jpeg;base64,... (URLs are refused: 
 
 
 def available() -> bool:
-    """Whether the ``mcp`` package is installed (the app then serves MCP; without it, everything else works)."""
-    return importlib.util.find_spec("mcp") is not None
+    """Whether the ``mcp`` package can be imported (the app then serves MCP; without it, everything else works)."""
+    try:
+        importlib.import_module("mcp")
+    except ImportError:
+        return False
+    return True
 
 
 class ToolServer(GradioMCPServer):

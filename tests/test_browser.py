@@ -256,22 +256,26 @@ def test_a_classify_link_reopens_the_same_photo_and_controls_with_the_same_resul
         first.close()
 
         again = _open(browser, link)
-        expect(again.get_by_label("Checkpoint").first).to_have_value("tf_efficientnet_lite0.embedded (embedded)")
-        expect(again.get_by_label("Stage", exact=True).first).to_have_value("stage5")
-        expect(again.locator("img").first).to_be_visible()  # the photo is back
+        expect(again.get_by_label("Checkpoint").first).to_have_value(
+            "tf_efficientnet_lite0.embedded (embedded)", timeout=TIMEOUT_MS
+        )
+        expect(again.get_by_label("Stage", exact=True).first).to_have_value("stage5", timeout=TIMEOUT_MS)
+        expect(again.locator("img").first).to_be_visible(timeout=TIMEOUT_MS)  # the photo is back
         assert _classified(again) == (top1, caption)
         assert "stage5" in caption
         overlay = again.locator("img[alt*='Grad-CAM map of'][alt*='strongest in the']")  # its alt text
-        expect(overlay).to_have_count(1)
+        expect(overlay).to_have_count(1, timeout=TIMEOUT_MS)
         again.close()
 
 
 def test_a_lab_link_opens_its_tab_model_blocks_and_size_in_its_language(browser, hf_cache):
     with running_app() as url:
         page = _open(browser, url + "?tab=lab&model=efficientnet_b4&blocks=FFFMMMM&size=192&lang=zh-CN")
-        expect(page.get_by_role("tab", name="Fused 与 MBConv 实验室")).to_have_attribute("aria-selected", "true")
-        expect(_field(page, "lab-blocks")).to_have_value("FFFMMMM")
-        expect(page.get_by_label("图像尺寸（像素）").first).to_have_value("192")
+        expect(page.get_by_role("tab", name="Fused 与 MBConv 实验室")).to_have_attribute(
+            "aria-selected", "true", timeout=TIMEOUT_MS
+        )
+        expect(_field(page, "lab-blocks")).to_have_value("FFFMMMM", timeout=TIMEOUT_MS)
+        expect(page.get_by_label("图像尺寸（像素）").first).to_have_value("192", timeout=TIMEOUT_MS)
         table = page.get_by_role("grid", name="阶段表").first  # B4's stage table (seven stages), not B0's (six)
         expect(table.get_by_role("gridcell", name="stage7", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
         link = _made_link(page, "lab")
@@ -280,5 +284,23 @@ def test_a_lab_link_opens_its_tab_model_blocks_and_size_in_its_language(browser,
 
         refused = _open(browser, url + "?tab=lab&blocks=QQQ&size=9999")
         expect(refused.get_by_text("The link's values left out")).to_contain_text("blocks='QQQ'", timeout=TIMEOUT_MS)
-        expect(_field(refused, "lab-blocks")).to_have_value("FFFMMM")  # the page's own defaults stay
+        expect(_field(refused, "lab-blocks")).to_have_value(
+            "FFFMMM", timeout=TIMEOUT_MS
+        )  # the page's own defaults stay
         refused.close()
+
+
+def test_an_explain_link_opens_its_photo_methods_stages_and_class(browser, hf_cache):
+    query = ("?tab=explain&ckpt=tf_efficientnet_lite0.embedded&photo=rocket.jpg&methods=gradcam,ig&stages=stage5,head"
+             "&class=657")  # fmt: skip
+    with running_app() as url:
+        page = _open(browser, url + query)
+        expect(page.get_by_role("tab", name="Explain")).to_have_attribute("aria-selected", "true", timeout=TIMEOUT_MS)
+        expect(page.get_by_role("checkbox", name="gradcam", exact=True)).to_be_checked(timeout=TIMEOUT_MS)
+        expect(page.get_by_role("checkbox", name="layercam", exact=True)).not_to_be_checked(timeout=TIMEOUT_MS)
+        expect(page.get_by_role("checkbox", name="head", exact=True)).to_be_checked(timeout=TIMEOUT_MS)
+        expect(page.get_by_role("checkbox", name="stage7", exact=True)).not_to_be_checked(
+            timeout=TIMEOUT_MS
+        )  # Lite0's seven stages are offered
+        assert _made_link(page, "explain").endswith(query)  # the photo is back: it travels again
+        page.close()

@@ -17,7 +17,9 @@ from effnetv2.testing.appserver import (  # sets GRADIO_TEMP_DIR before gradio i
     PHOTO,
     ROOT,
     TEST_CHECKPOINT,
+    app_process,
     expected_labels,
+    rest_call,
     running_app,
 )
 
@@ -124,3 +126,20 @@ def test_the_documented_client_runs_as_written(mcp_url, monkeypatch, capsys):
     tools, answer = capsys.readouterr().out.strip().splitlines()[-2:]
     assert set(ast.literal_eval(tools)) == PUBLIC
     assert "tf_efficientnet_lite0.embedded" in answer and " ms" in answer
+
+
+def test_without_the_mcp_package_the_app_serves_everything_else(hf_cache, tmp_path):
+    """mcp is optional at run time: an ``mcp`` that cannot be imported leaves the app without an MCP server, and
+    the page and the API work as before."""
+    import os
+
+    import httpx
+
+    (tmp_path / "mcp").mkdir()
+    (tmp_path / "mcp" / "__init__.py").write_text("raise ImportError('no mcp here')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ["PYTHONPATH"]])}
+    with app_process(env) as app, httpx.Client(base_url=app.url, timeout=120) as http:
+        assert http.post("gradio_api/mcp/", json={}).status_code == 404
+        report = rest_call(http, "latency", list(SMALL_LATENCY.values()))[0]
+        assert report["model"] == "efficientnetv2_b0" and report["image_size"] == 64
+        assert "no mcp here" not in app.log_tail(40) and "Traceback" not in app.log_tail(40)
