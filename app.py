@@ -22,7 +22,7 @@ os.environ["GRADIO_TEMP_DIR"] = str(uploads.claim_temp_dir())
 import gradio as gr
 
 from effnetv2 import ui, ui_i18n, ui_mcp
-from effnetv2.backend import charts, classify, diagrams, lab, latency, limits, links, strings, walkthrough
+from effnetv2.backend import alt_text, charts, classify, diagrams, lab, latency, limits, links, strings, walkthrough
 from effnetv2.backend import explain as explaining
 from effnetv2.backend import walkthrough_text as text
 from effnetv2.config import Blocks
@@ -84,15 +84,20 @@ def on_classify(image, checkpoint: str, topk: float, path: str, request: gr.Requ
     return r.confidences, r.timing_markdown(visitor_language(request)), gr.update(choices=choices, value=-1)
 
 
-def cam_outputs(r: classify.GradCamResult) -> tuple:
-    """A Grad-CAM's outputs: the overlay, the crop, the caption, and the overlay's alt text (where the map is
-    strongest) for the page's next step (:func:`overlay_alt`); a State, so that API clients get the image alone."""
-    return r.overlay, r.crop, r.caption, r.alt
+OVERLAY_ALT = alt_text.LastAlt()
+"""Each session's last Grad-CAM alt text, until the page's step after the overlay sets it (:func:`overlay_alt`)."""
 
 
-def overlay_alt(alt: str):
+def cam_outputs(r: classify.GradCamResult, request: gr.Request) -> tuple:
+    """A Grad-CAM's outputs: the overlay, the crop, the caption; the overlay's alt text (where the map is strongest)
+    waits for :func:`overlay_alt`, so that the API's result stays the image itself."""
+    OVERLAY_ALT.put(request.session_hash, r.alt)
+    return r.overlay, r.crop, r.caption
+
+
+def overlay_alt(request: gr.Request):
     """The Grad-CAM overlay's alt text, set once the overlay is shown."""
-    return gr.update(alt_text=alt)
+    return gr.update(alt_text=OVERLAY_ALT.pop(request.session_hash))
 
 
 @torch_event
@@ -110,7 +115,7 @@ def on_gradcam(image, checkpoint: str, stage: str, target: float, opacity: float
         the overlay, the crop the model saw, the caption (class, probability on the plain fp32 model)
     """
     lang = visitor_language(request)
-    return cam_outputs(classify.gradcam(uploaded(image), checkpoint, stage, target, opacity, colormap, lang))
+    return cam_outputs(classify.gradcam(uploaded(image), checkpoint, stage, target, opacity, colormap, lang), request)
 
 
 @torch_event
@@ -121,7 +126,8 @@ def on_gradcam_beside(image, checkpoint, stage, target, opacity, colormap, predi
     def shown(label: str) -> classify.Shown | None:
         return classify.shown_probability(predictions, label, checkpoint, path)
 
-    return cam_outputs(classify.gradcam(uploaded(image), checkpoint, stage, target, opacity, colormap, lang, shown))
+    r = classify.gradcam(uploaded(image), checkpoint, stage, target, opacity, colormap, lang, shown)
+    return cam_outputs(r, request)
 
 
 @user_errors
@@ -174,8 +180,7 @@ def classify_tab() -> tuple[list[tuple[gr.Component, Callable[[str], dict]]], Co
     cam_btn = gr.Button(i18n("gradcam_btn"))
 
     # preprocess=False: the handlers read the upload themselves (see `uploaded`).
-    alt = gr.State("")
-    cam_in, cam_out = [image, checkpoint, cam_stage, cam_class, opacity, colormap], [overlay, crop, cam_caption, alt]
+    cam_in, cam_out = [image, checkpoint, cam_stage, cam_class, opacity, colormap], [overlay, crop, cam_caption]
     classify_event = classify_btn.click(
         on_classify, [image, checkpoint, topk, path], [label, timing, cam_class], api_name="classify",
         preprocess=False, **TORCH,
@@ -186,7 +191,7 @@ def classify_tab() -> tuple[list[tuple[gr.Component, Callable[[str], dict]]], Co
     )  # fmt: skip
     cam_event = cam_btn.click(on_gradcam, cam_in, cam_out, api_name="gradcam", preprocess=False, **TORCH)
     for event in (beside, cam_event):
-        event.success(overlay_alt, alt, overlay, **PRIVATE)
+        event.success(overlay_alt, None, overlay, **PRIVATE)
     # input, not change: a link's checkpoint comes with its own stage (restore_link).
     checkpoint.input(on_checkpoint, checkpoint, cam_stage, **PRIVATE)
     made.append((checkpoint, lambda lang: gr.update(choices=classify.checkpoint_choices(lang))))

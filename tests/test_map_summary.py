@@ -81,3 +81,12 @@ def test_the_rocket_stands_in_the_middle_column():
         r = classify.gradcam(str(ASSETS / "rocket.jpg"), LITE0, stage, -1, 0.5, "jet", "zh-CN")
         assert summarize(r.cam.maps[0]).column == 1, r.alt
         assert "热力图" in r.alt and "%" in r.alt
+
+
+def test_the_last_alt_text_of_each_session_is_read_once_and_old_sessions_drop_out():
+    last = alt_text.LastAlt(size=2)
+    last.put("a", "first")
+    last.put("a", "second")
+    last.put("b", "b's")
+    last.put("c", "c's")  # "a" is the oldest session: it drops out
+    assert (last.pop("a"), last.pop("b"), last.pop("b"), last.pop("c")) == ("", "b's", "", "c's")
