@@ -21,8 +21,8 @@ os.environ["GRADIO_TEMP_DIR"] = str(uploads.claim_temp_dir())
 
 import gradio as gr
 
-from effnetv2 import settings, ui, ui_i18n
-from effnetv2.backend import charts, classify, diagrams, lab, latency, limits, strings, walkthrough
+from effnetv2 import settings, ui, ui_i18n, ui_mcp
+from effnetv2.backend import alt_text, charts, classify, diagrams, lab, latency, limits, links, strings, walkthrough
 from effnetv2.backend import explain as explaining
 from effnetv2.backend import walkthrough_text as text
 from effnetv2.config import Blocks
@@ -84,6 +84,22 @@ def on_classify(image, checkpoint: str, topk: float, path: str, request: gr.Requ
     return r.confidences, r.timing_markdown(visitor_language(request)), gr.update(choices=choices, value=-1)
 
 
+OVERLAY_ALT = alt_text.LastAlt()
+"""Each session's last Grad-CAM alt text, until the page's step after the overlay sets it (:func:`overlay_alt`)."""
+
+
+def cam_outputs(r: classify.GradCamResult, request: gr.Request) -> tuple:
+    """A Grad-CAM's outputs: the overlay, the crop, the caption; the overlay's alt text (where the map is strongest)
+    waits for :func:`overlay_alt`, so that the API's result stays the image itself."""
+    OVERLAY_ALT.put(request.session_hash, r.alt)
+    return r.overlay, r.crop, r.caption
+
+
+def overlay_alt(request: gr.Request):
+    """The Grad-CAM overlay's alt text, set once the overlay is shown."""
+    return gr.update(alt_text=OVERLAY_ALT.pop(request.session_hash))
+
+
 @torch_event
 def on_gradcam(image, checkpoint: str, stage: str, target: float, opacity: float, colormap: str, request: gr.Request):
     """Grad-CAM of one class at one stage, on the plain fp32 model, over the crop the model saw.
@@ -99,8 +115,7 @@ def on_gradcam(image, checkpoint: str, stage: str, target: float, opacity: float
         the overlay, the crop the model saw, the caption (class, probability on the plain fp32 model)
     """
     lang = visitor_language(request)
-    r = classify.gradcam(uploaded(image), checkpoint, stage, target, opacity, colormap, lang)
-    return r.overlay, r.crop, r.caption
+    return cam_outputs(classify.gradcam(uploaded(image), checkpoint, stage, target, opacity, colormap, lang), request)
 
 
 @torch_event
@@ -112,7 +127,7 @@ def on_gradcam_beside(image, checkpoint, stage, target, opacity, colormap, predi
         return classify.shown_probability(predictions, label, checkpoint, path)
 
     r = classify.gradcam(uploaded(image), checkpoint, stage, target, opacity, colormap, lang, shown)
-    return r.overlay, r.crop, r.caption
+    return cam_outputs(r, request)
 
 
 @user_errors
@@ -121,9 +136,13 @@ def on_checkpoint(checkpoint: str):
     return gr.update(choices=classify.cam_choices(checkpoint), value=classify.default_cam_stage(checkpoint))
 
 
-def classify_tab() -> list[tuple[gr.Component, Callable[[str], dict]]]:
+Controls = dict[str, gr.Component]
+"""A tab's controls that a link carries, by their query key (``effnetv2.backend.links.CONTROLS``)."""
+
+
+def classify_tab() -> tuple[list[tuple[gr.Component, Callable[[str], dict]]], Controls]:
     """The Classify tab; returns its server-made texts the language switch rewrites (component, update in a
-    language): the missing-weights banner and the checkpoint picker's states."""
+    language): the missing-weights banner and the checkpoint picker's states; and its controls a link carries."""
     startup = classify.startup()
     made: list[tuple[gr.Component, Callable[[str], dict]]] = []
     if startup.notice:
@@ -166,14 +185,18 @@ def classify_tab() -> list[tuple[gr.Component, Callable[[str], dict]]]:
         on_classify, [image, checkpoint, topk, path], [label, timing, cam_class], api_name="classify",
         preprocess=False, **TORCH,
     )  # fmt: skip
-    classify_event.success(
+    beside = classify_event.success(
         on_gradcam_beside, [*cam_in, label, path], cam_out, api_name="gradcam_after_classify", preprocess=False,
         **PRIVATE, **TORCH,
     )  # fmt: skip
-    cam_btn.click(on_gradcam, cam_in, cam_out, api_name="gradcam", preprocess=False, **TORCH)
-    checkpoint.change(on_checkpoint, checkpoint, cam_stage, **PRIVATE)
+    cam_event = cam_btn.click(on_gradcam, cam_in, cam_out, api_name="gradcam", preprocess=False, **TORCH)
+    for event in (beside, cam_event):
+        event.success(overlay_alt, None, overlay, **PRIVATE)
+    # input, not change: a link's checkpoint comes with its own stage (restore_link).
+    checkpoint.input(on_checkpoint, checkpoint, cam_stage, **PRIVATE)
     made.append((checkpoint, lambda lang: gr.update(choices=classify.checkpoint_choices(lang))))
-    return made
+    controls = {"ckpt": checkpoint, "photo": image, "topk": topk, "path": path, "stage": cam_stage, "class": cam_class}
+    return made, controls
 
 
 # ------------------------------------------------------------------------------------------------ Latency
@@ -267,7 +290,7 @@ def lab_toggles(model: str, fused: list[str]):
     return str(blocks), lab.stage_rows(blocks)
 
 
-def lab_tab(demo: gr.Blocks, lang: gr.Radio) -> None:
+def lab_tab(demo: gr.Blocks, lang: gr.Radio) -> Controls:
     published = Blocks.parse(lab.DEFAULT_MODEL, None)
     gr.Markdown(strings.ui_text("lab_note"), elem_classes="note")
     with gr.Row():
@@ -308,6 +331,7 @@ def lab_tab(demo: gr.Blocks, lang: gr.Radio) -> None:
         on_compare, [model, blocks, size, batch, runs, train, threads, lang],
         [result, stage_plot, totals_plot, train_plot, summary, verdicts], api_name="compare", **TORCH,
     )  # fmt: skip
+    return {"model": model, "blocks": blocks, "size": size, "fused": fused, "table": table}
 
 
 # ------------------------------------------------------------------------------------------------ Walkthrough
@@ -457,7 +481,7 @@ def on_explain(image, checkpoint, methods, stages, target, cell, steps, ig_steps
 
     Args:
         image: the photo, an upload (gradio_client: handle_file(path))
-        checkpoint: a checkpoint name, e.g. embedded (no download)
+        checkpoint: a checkpoint name, e.g. tf_efficientnet_lite0.embedded (no download)
         methods: explanation methods, names of effnetv2.explain.METHODS (e.g. gradcam, ig)
         stages: at most 3 of input, stem, stage1 ... stageN, head
         target: the ImageNet class index, -1 for the top-1 class
@@ -478,7 +502,7 @@ def on_sanity(image, checkpoint, methods, stage, target, request: gr.Request, pr
 
     Args:
         image: the photo, an upload (gradio_client: handle_file(path))
-        checkpoint: a checkpoint name, e.g. embedded (no download)
+        checkpoint: a checkpoint name, e.g. tf_efficientnet_lite0.embedded (no download)
         methods: explanation methods (effnetv2.explain.METHODS)
         stage: the stage explained
         target: the ImageNet class index, -1 for the top-1 class
@@ -496,7 +520,7 @@ def on_feature_maps(image, checkpoint, stage, k, request: gr.Request):
 
     Args:
         image: the photo, an upload (gradio_client: handle_file(path))
-        checkpoint: a checkpoint name, e.g. embedded (no download)
+        checkpoint: a checkpoint name, e.g. tf_efficientnet_lite0.embedded (no download)
         stage: stem, stage1 ... stageN
         k: how many channels to show
     Returns:
@@ -514,9 +538,9 @@ def on_explain_checkpoint(checkpoint: str):
             gr.update(choices=stages, value=last), gr.update(choices=stages[1:], value=last))  # fmt: skip
 
 
-def explain_tab() -> list[tuple[gr.Component, Callable[[str], dict]]]:
+def explain_tab() -> tuple[list[tuple[gr.Component, Callable[[str], dict]]], Controls]:
     """The Explain tab; returns its server-made texts the language switch rewrites (component, update in a
-    language)."""
+    language), and its controls a link carries (with the two stage pickers a checkpoint also changes)."""
     ckpt = classify.startup().checkpoint
     stages, last, lim = explaining.stage_choices(ckpt), explaining.default_stage(ckpt), limits
     with gr.Row():
@@ -558,14 +582,107 @@ def explain_tab() -> list[tuple[gr.Component, Callable[[str], dict]]]:
                      api_name="sanity", preprocess=False, **TORCH)  # fmt: skip
     fm_btn.click(on_feature_maps, [image, checkpoint, fm_stage, k], [grid, fm_caption], api_name="feature_maps",
                  preprocess=False, **TORCH)  # fmt: skip
-    checkpoint.change(on_explain_checkpoint, checkpoint, [chosen, sanity_stage, fm_stage], **PRIVATE)
-    return [
+    checkpoint.input(on_explain_checkpoint, checkpoint, [chosen, sanity_stage, fm_stage], **PRIVATE)
+    made = [
         (checkpoint, lambda lang: gr.update(choices=classify.checkpoint_choices(lang))),
         (scores, lambda lang: gr.update(headers=explaining.score_headers(lang))),
     ]
+    controls = {"ckpt": checkpoint, "photo": image, "methods": methods, "stages": chosen, "class": target,
+                "sanity_stage": sanity_stage, "fm_stage": fm_stage}  # fmt: skip
+    return made, controls
 
 
 # ------------------------------------------------------------------------------------------------ the app
+
+
+ABSOLUTE_LINK_JS = "(link) => link ? window.location.origin + window.location.pathname + link : link"
+"""The page's own address before a link's query string: the server does not know it behind a proxy (a Space)."""
+
+
+def link_row(tab: str, controls: Controls, lang: gr.Radio) -> None:
+    """A button that writes the link reopening ``tab`` with its controls' values (``effnetv2.backend.links``)."""
+    keys = links.CONTROLS[tab]
+    with gr.Row():
+        button = gr.Button(i18n("link_btn"), size="sm", scale=0, min_width=200)
+        box = gr.Textbox(label=i18n("link_label"), interactive=False, buttons=["copy"], elem_id=f"{tab}-link", scale=4)
+
+    @user_errors
+    def make_link(language: str, *values: Any) -> str:
+        chosen = dict(zip(keys, values, strict=True))
+        if "photo" in chosen:
+            path = uploaded(chosen["photo"])
+            chosen["photo"] = links.photo_name(path)
+            if path is not None and chosen["photo"] is None:
+                gr.Warning(strings.ui_text("link_upload_note", language))
+        return links.query(tab, chosen)
+
+    event = button.click(make_link, [lang, *(controls[k] for k in keys)], [box], preprocess=False, **PRIVATE)
+    event.success(None, [box], [box], js=ABSOLUTE_LINK_JS, **PRIVATE)
+
+
+def restore_link(tabs: gr.Tabs, controls: dict[str, Controls]) -> tuple[Callable, list[gr.Component]]:
+    """The page's load handler that reopens what a link names (``?tab=...&...``): the tab and its controls, each
+    value checked by ``links.read`` (one warning names those left out); and every component it may set."""
+    default_ckpt = classify.startup().checkpoint
+
+    def restore(request: gr.Request) -> dict:
+        link = links.read(dict(request.query_params), default_ckpt)
+        if link.skipped:
+            lang = link.lang or visitor_language(request)
+            gr.Warning(strings.ui_text("link_skipped", lang).format(what="; ".join(link.skipped)))
+        updates: dict = {tabs: gr.update(selected=link.tab)} if link.tab else {}
+        if link.tab not in controls:
+            return updates
+        tab, values = controls[link.tab], link.values
+        updates.update({tab[key]: gr.update(value=value) for key, value in values.items()})
+        ckpt = values.get("ckpt", default_ckpt)
+        if link.tab == "classify" and ("ckpt" in values or "stage" in values):
+            stage = values.get("stage", classify.default_cam_stage(ckpt))
+            updates[tab["stage"]] = gr.update(choices=classify.cam_choices(ckpt), value=stage)
+        if link.tab == "explain" and "ckpt" in values:
+            chosen, sanity, feature = on_explain_checkpoint(ckpt)
+            updates[tab["stages"]] = {**chosen, **({"value": values["stages"]} if "stages" in values else {})}
+            updates[tab["sanity_stage"]], updates[tab["fm_stage"]] = sanity, feature
+        if link.tab == "lab" and ("model" in values or "blocks" in values):
+            blocks = Blocks.parse(values.get("model", lab.DEFAULT_MODEL), values.get("blocks"))
+            toggles, letters, _ = _lab_state(blocks)
+            updates[tab["fused"]], updates[tab["blocks"]] = toggles, gr.update(value=letters)
+        return updates
+
+    return restore, [tabs, *(c for tab in controls.values() for c in tab.values())]
+
+
+# The Latency and Lab handlers' docstrings (the API page's and the MCP tools' descriptions), set here while those
+# two tabs are reworked on another branch; they belong in the handlers once that has landed.
+on_latency.__doc__ = """Per-stage latency of one EfficientNet configuration on this server (random weights: speed only).
+
+    Args:
+        model: the architecture, e.g. efficientnetv2_s or efficientnet_b0
+        blocks: F/M letters per stage (F = Fused-MBConv, M = MBConv), empty for the published blocks
+        size: the image size in pixels
+        batch: the batch size
+        runs: timed runs (median and p10-p90 are reported)
+        device: auto, cpu or cuda
+        dtype: fp32, bf16 or fp16
+        threads: auto (1 or all threads, whichever is faster now) or a thread count
+        lang: the language of the charts and facts: en or zh-CN
+    Returns:
+        the measurement (JSON), the per-stage chart, the time vs MACs shares chart, the measurement facts
+    """
+on_compare.__doc__ = """Fused-MBConv vs MBConv: a baseline against a blocks variant (params, MACs, latency, training).
+
+    Args:
+        model: the architecture, e.g. efficientnet_b4
+        blocks: the variant's F/M letters per stage (F = Fused-MBConv, M = MBConv)
+        size: the image size in pixels
+        batch: the batch size
+        runs: measuring rounds, at most
+        train: whether training throughput is measured too
+        threads: auto or a thread count
+        lang: the language of the charts and tables: en or zh-CN
+    Returns:
+        the comparison (JSON), the per-stage, end-to-end and training charts, the summary table, the verdicts
+    """
 
 
 def build_demo() -> gr.Blocks:
@@ -580,32 +697,44 @@ def build_demo() -> gr.Blocks:
             elem_id="language",
             render=False,
         )
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab(i18n("tab_classify"), id="classify"):
-                made = classify_tab()
+                made, classify_controls = classify_tab()
+                link_row("classify", classify_controls, lang)
             with gr.Tab(i18n("tab_latency"), id="latency"):
                 latency_tab(lang)
             with gr.Tab(i18n("tab_lab"), id="lab"):
-                lab_tab(demo, lang)
+                lab_controls = lab_tab(demo, lang)
+                link_row("lab", lab_controls, lang)
             with gr.Tab(i18n("tab_walkthrough"), id="walkthrough"):
                 lang_inputs, lang_outputs = walkthrough_tab(lang)
             with gr.Tab(i18n("tab_explain"), id="explain"):
-                made += explain_tab()
+                explain_made, explain_controls = explain_tab()
+                made += explain_made
+                link_row("explain", explain_controls, lang)
         # The language switch and the browser's language change the whole page, wired once it is all built.
         page = ui_i18n.PageText.of(demo, skip=lang_outputs, made=made)
         outputs = [*lang_outputs, *page.blocks]
         switch, first_page = page_language(page)
         lang.input(switch, lang_inputs, outputs, js=ui_i18n.cookie_js(len(lang_inputs)), **PRIVATE)
-        demo.load(first_page, lang_inputs[1:], outputs, **PRIVATE)
+        language_js = ui_i18n.link_language_js(len(lang_inputs) - 1)  # a link's ?lang= first
+        demo.load(first_page, lang_inputs[1:], outputs, js=language_js, **PRIVATE)
+        linked = {"classify": classify_controls, "explain": explain_controls, "lab": lab_controls}
+        restore, restored = restore_link(tabs, linked)
+        lab_blocks = [lab_controls["model"], lab_controls["blocks"]]
+        restored_page = demo.load(restore, None, restored, **PRIVATE)
+        restored_page.then(lab_table_rows, lab_blocks, [lab_controls["table"]], **PRIVATE)  # after the lab's own load
     return demo
 
 
 def launch_options() -> dict[str, Any]:
     """Settings for ``demo.launch``: bounded uploads, disk and sessions (:func:`app_kwargs`), a public share link
     only when GRADIO_SHARE=true asks for one, host/port from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (else
-    127.0.0.1, Gradio's default). A bad ``EFFNETV2_*`` value stops the start here, in one line naming it, its value
-    and its range (``effnetv2.settings``), rather than failing every request."""
+    127.0.0.1, Gradio's default), the MCP server when the ``mcp`` package is installed (``GRADIO_MCP_SERVER=false``
+    turns it off; ``effnetv2.ui_mcp``). A bad ``EFFNETV2_*`` value stops the start here, in one line naming it,
+    its value and its range (``effnetv2.settings``), rather than failing every request."""
     settings.exit_if_unusable()
+    mcp = os.environ.get("GRADIO_MCP_SERVER", "true").strip().lower() in ("1", "true", "yes")
     return {
         "max_file_size": limits.MAX_FILE_SIZE,
         "state_session_capacity": limits.SESSION_CAPACITY,
@@ -615,6 +744,7 @@ def launch_options() -> dict[str, Any]:
         "theme": gr.themes.Soft(),
         "footer_links": ["api", "gradio", "settings"],
         "app_kwargs": ui.app_kwargs(),
+        "mcp_server": mcp and ui_mcp.available(),
     }
 
 
@@ -633,7 +763,10 @@ def main() -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     options = launch_options()  # first: a bad setting stops the start before the tabs are built
     demo = queued(build_demo())
-    print(classify.startup_line(), flush=True)  # which weights serve, and why: the first line to read in a log
+    start = classify.startup()
+    # The default checkpoint's fast path is chosen in the background while the eager model serves (not on ZeroGPU).
+    warming = not ui.ZERO_GPU and classify.warm_up(start.checkpoint) is not None
+    print(classify.startup_line(start, warming), flush=True)  # which weights serve, and why: the first line to read
     demo.launch(**options)
 
 

@@ -186,6 +186,10 @@ REVISION = Setting(
     "EFFNETV2_REVISION", None, "the Hub revision to load (REVISION or CHECKPOINT=REVISION entries)", kind="text",
     check_text=_entries("REVISION"),
 )  # fmt: skip
+WARMUP = Setting(
+    "EFFNETV2_WARMUP", 1, "1: the default checkpoint's fast path is chosen in the background at start; 0: not",
+    low=0, high=1,
+)  # fmt: skip
 CACHE = Setting("EFFNETV2_CACHE", None, "the folder of exported models (default ~/.cache/effnetv2)", kind="text")
 BACKENDS = Setting(
     "EFFNETV2_BACKENDS", None, "backends the automatic choice may use (comma-separated)", kind="text",

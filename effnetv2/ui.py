@@ -21,7 +21,10 @@ try:  # ZeroGPU: `spaces` must be imported before torch initialises CUDA; elsewh
     import spaces
 
     on_gpu: Callable[[Callable], Callable] = spaces.GPU
+    ZERO_GPU = True
+    """CUDA may be touched only inside ``spaces.GPU`` functions (so no background warm-up of the fast path)."""
 except ImportError:  # not on a Space
+    ZERO_GPU = False
 
     def on_gpu(fn: Callable) -> Callable:
         return fn
@@ -36,6 +39,7 @@ from .backend import fetching, limits, public, requests, routes, uploads
 from .backend.torch_thread import run_on_torch_thread
 from .errors import EffNetV2Error
 from .ui_i18n import readable_api
+from .ui_mcp import ToolServer
 
 
 @contextlib.contextmanager
@@ -155,6 +159,19 @@ class ExplorerBlocks(gr.Blocks):
     def get_api_info(self, all_endpoints: bool = False, page: str | None = None) -> Any:
         """The API docs (``view_api``, "Use via API") in plain English (:func:`effnetv2.ui_i18n.readable_api`)."""
         return readable_api(super().get_api_info(all_endpoints, page), self.fns.values())
+
+    @property
+    def mcp_server_obj(self) -> Any:
+        """The MCP server (``launch(mcp_server=True)``), if any: this app's :class:`effnetv2.ui_mcp.ToolServer`."""
+        return self.__dict__.get("_tool_server")
+
+    @mcp_server_obj.setter
+    def mcp_server_obj(self, server: Any) -> None:
+        # Gradio makes its own server at launch (routes.App.setup_mcp_server) with no hook for its class: this app's
+        # takes its place before anything uses it.
+        if server is not None and not isinstance(server, ToolServer):
+            server = ToolServer(self)
+        self.__dict__["_tool_server"] = server
 
 
 def api_endpoints(scope: dict[str, Any]) -> dict[str, str]:

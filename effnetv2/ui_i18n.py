@@ -87,13 +87,26 @@ class PageText:
         return out
 
 
+def _remember_js(value: str) -> str:
+    """Front-end code that stores the JS expression ``value`` as the page's language in the switch's cookie (the
+    server reads it for the text it makes, :func:`effnetv2.backend.strings.request_language`)."""
+    return f"document.cookie = '{strings.LANGUAGE_COOKIE}=' + encodeURIComponent({value}) + '; path=/; SameSite=Lax';"
+
+
 def cookie_js(inputs: int) -> str:
-    """Front-end code for the switch's event: remember the language in a cookie (the server reads it for the
-    text it makes, :func:`effnetv2.backend.strings.request_language`), then pass the ``inputs`` on unchanged."""
-    name = strings.LANGUAGE_COOKIE
+    """Front-end code for the switch's event: remember the language in a cookie (:func:`_remember_js`), then pass
+    the ``inputs`` on unchanged."""
+    return f"(...args) => {{ {_remember_js('args[0]')} return args.slice(0, {inputs}); }}"
+
+
+def link_language_js(inputs: int) -> str:
+    """Front-end code for the page's first load: a link's ``?lang=`` (one of the page's languages) becomes the
+    switch's cookie before the load's request leaves, so the whole page, and the text the server makes for every
+    request after it, follow the link; then the ``inputs`` pass on unchanged."""
+    tags = json.dumps(list(strings.LANGUAGES))
     return (
-        f"(...args) => {{ document.cookie = '{name}=' + encodeURIComponent(args[0]) + '; path=/; SameSite=Lax'; "
-        f"return args.slice(0, {inputs}); }}"
+        "(...args) => { const lang = new URLSearchParams(window.location.search).get('lang'); "
+        f"if ({tags}.includes(lang)) {{ {_remember_js('lang')} }} return args.slice(0, {inputs}); }}"
     )
 
 

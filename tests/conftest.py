@@ -39,6 +39,9 @@ os.environ.update(
     # The fast path's automatic choice stays on the eager model here: exporting a checkpoint to ONNX and timing
     # the runtimes takes tens of seconds per model. tests/test_backends.py asks for the runtimes by name.
     EFFNETV2_BACKENDS="eager",
+    # `python app.py` started by a test does not choose the fast path in the background (effnetv2/backend/classify.py
+    # warm_up): the tests' first requests keep both cores; tests/test_warmup.py turns it on where it is the subject.
+    EFFNETV2_WARMUP="0",
     EFFNETV2_CACHE=str(_SESSION_DIR / "effnetv2-cache"),
 )
 

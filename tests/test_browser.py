@@ -5,6 +5,7 @@ for the README).
 """
 
 import os
+import re
 import shutil
 
 import pytest
@@ -216,4 +217,90 @@ def test_a_chinese_browser_gets_the_whole_page_in_chinese(browser, tmp_path):
         expect(page.locator("#title")).to_contain_text("EffNetV2 Explorer")
         expect(page.locator("#weights-warning")).to_contain_text("Showing the embedded EfficientNet-Lite0")
         expect(page.get_by_role("tab", name="Classify")).to_be_visible()
+        page.close()
+
+
+def _field(page, elem_id: str):
+    return page.locator(f"#{elem_id} textarea, #{elem_id} input").first
+
+
+def _made_link(page, tab: str) -> str:
+    """Click the tab's link button; the link it writes (an absolute URL of this page)."""
+    page.locator(f"#{tab}-link").locator("xpath=../..").get_by_role("button").first.click()
+    expect(_field(page, f"{tab}-link")).to_have_value(re.compile(r"^http.*\?tab="), timeout=TIMEOUT_MS)
+    return _field(page, f"{tab}-link").input_value()
+
+
+def _classified(page) -> tuple[str, str]:
+    """Click Classify; the top-1 class and the Grad-CAM caption that follows."""
+    page.get_by_role("button", name="Classify", exact=True).click()
+    expect(page.locator("#timing")).to_contain_text("ms", timeout=TIMEOUT_MS)
+    caption = page.get_by_text("Grad-CAM at")
+    expect(caption).to_be_visible(timeout=TIMEOUT_MS)
+    return page.locator("[data-testid=label-output-value]").first.inner_text(), caption.inner_text()
+
+
+def test_a_classify_link_reopens_the_same_photo_and_controls_with_the_same_result(browser, hf_cache):
+    """The photo is uploaded (chelsea.jpg's bytes: a sample, so it travels); checkpoint, stage and top-k are
+    chosen on the page; the link opens a fresh page with the same controls, and Classify answers the same."""
+    with running_app() as url:
+        first = _open(browser, url)
+        first.locator("input[type=file]").first.set_input_files(str(PHOTO))
+        first.get_by_label("Checkpoint").first.click()
+        first.get_by_role("option", name="tf_efficientnet_lite0.embedded (embedded)").click()
+        first.get_by_label("Stage", exact=True).first.click()
+        first.get_by_role("option", name="stage5", exact=True).click()
+        top1, caption = _classified(first)
+        link = _made_link(first, "classify")
+        assert "photo=chelsea.jpg" in link and "ckpt=tf_efficientnet_lite0.embedded" in link and "stage=stage5" in link
+        first.close()
+
+        again = _open(browser, link)
+        expect(again.get_by_label("Checkpoint").first).to_have_value(
+            "tf_efficientnet_lite0.embedded (embedded)", timeout=TIMEOUT_MS
+        )
+        expect(again.get_by_label("Stage", exact=True).first).to_have_value("stage5", timeout=TIMEOUT_MS)
+        expect(again.locator("img").first).to_be_visible(timeout=TIMEOUT_MS)  # the photo is back
+        assert _classified(again) == (top1, caption)
+        assert "stage5" in caption
+        overlay = again.locator("img[alt*='Grad-CAM map of'][alt*='strongest in the']")  # its alt text
+        expect(overlay).to_have_count(1, timeout=TIMEOUT_MS)
+        again.close()
+
+
+def test_a_lab_link_opens_its_tab_model_blocks_and_size_in_its_language(browser, hf_cache):
+    with running_app() as url:
+        page = _open(browser, url + "?tab=lab&model=efficientnet_b4&blocks=FFFMMMM&size=192&lang=zh-CN")
+        expect(page.get_by_role("tab", name="Fused 与 MBConv 实验室")).to_have_attribute(
+            "aria-selected", "true", timeout=TIMEOUT_MS
+        )
+        expect(_field(page, "lab-blocks")).to_have_value("FFFMMMM", timeout=TIMEOUT_MS)
+        expect(page.get_by_label("图像尺寸（像素）").first).to_have_value("192", timeout=TIMEOUT_MS)
+        table = page.get_by_role("grid", name="阶段表").first  # B4's stage table (seven stages), not B0's (six)
+        expect(table.get_by_role("gridcell", name="stage7", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
+        link = _made_link(page, "lab")
+        assert link.endswith("?tab=lab&model=efficientnet_b4&blocks=FFFMMMM&size=192"), link
+        page.close()
+
+        refused = _open(browser, url + "?tab=lab&blocks=QQQ&size=9999")
+        expect(refused.get_by_text("The link's values left out")).to_contain_text("blocks='QQQ'", timeout=TIMEOUT_MS)
+        expect(_field(refused, "lab-blocks")).to_have_value(
+            "FFFMMM", timeout=TIMEOUT_MS
+        )  # the page's own defaults stay
+        refused.close()
+
+
+def test_an_explain_link_opens_its_photo_methods_stages_and_class(browser, hf_cache):
+    query = ("?tab=explain&ckpt=tf_efficientnet_lite0.embedded&photo=rocket.jpg&methods=gradcam,ig&stages=stage5,head"
+             "&class=657")  # fmt: skip
+    with running_app() as url:
+        page = _open(browser, url + query)
+        expect(page.get_by_role("tab", name="Explain")).to_have_attribute("aria-selected", "true", timeout=TIMEOUT_MS)
+        expect(page.get_by_role("checkbox", name="gradcam", exact=True)).to_be_checked(timeout=TIMEOUT_MS)
+        expect(page.get_by_role("checkbox", name="layercam", exact=True)).not_to_be_checked(timeout=TIMEOUT_MS)
+        expect(page.get_by_role("checkbox", name="head", exact=True)).to_be_checked(timeout=TIMEOUT_MS)
+        expect(page.get_by_role("checkbox", name="stage7", exact=True)).not_to_be_checked(
+            timeout=TIMEOUT_MS
+        )  # Lite0's seven stages are offered
+        assert _made_link(page, "explain").endswith(query)  # the photo is back: it travels again
         page.close()

@@ -18,7 +18,7 @@ DOC_URL = "http://127.0.0.1:7860/"
 def api_examples(path: Path = DOC) -> list[str]:
     """The ```python blocks of the doc's "### API" section, in order (later ones use names the first defines)."""
     text = path.read_text(encoding="utf-8")
-    section = text.split("### API", 1)[1].split("\n## ", 1)[0]
+    section = text.split("### API", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     return re.findall(r"```python\n(.*?)```", section, re.S)
 
 

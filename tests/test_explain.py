@@ -409,6 +409,8 @@ def test_explain_endpoints_through_the_launched_app(app_client, tmp_path):
 
     gallery, scores, _, summary = atlas()
     assert len(gallery) == 2 and Image.open(gallery[0]["image"]).size == (224, 224)
+    assert all("strongest in the" in g["caption"] and "% of the image above half its peak" in g["caption"]
+               for g in gallery)  # the alt text of each map (tests/test_map_summary.py)  # fmt: skip
     rows = scores["data"]
     assert [r[:2] for r in rows] == [["gradcam", "stage7"], ["layercam", "stage7"]]
     assert all(r[2] < r[4] for r in rows)  # deletion below chance on the cat

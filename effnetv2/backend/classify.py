@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import math
+import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,7 +16,7 @@ from typing import Any
 
 from huggingface_hub import constants
 
-from .. import costs
+from .. import costs, settings
 from ..backends import BACKENDS_ENV, allowed_backends, served_by, served_dtype
 from ..cache import LRUCache
 from ..checkpoints import DEFAULT_CHECKPOINT, EMBEDDED_CHECKPOINT, resolve_checkpoint
@@ -26,6 +30,7 @@ from ..inference import Prediction, predict
 from ..names import STEM
 from ..optimize import choose_fast_path, optimize_for_inference
 from ..samples import photos
+from .alt_text import map_alt
 from .limits import CLASS_INDEX, OPACITY, TOPK
 from .public import without_paths
 from .strings import DEFAULT_LANGUAGE, normalize_language, ui_text
@@ -36,6 +41,10 @@ PATHS: tuple[str, ...] = ("fast", "fp32", "plain")
 DEFAULT_PATH = "fast"
 COLORMAPS = ["jet", "turbo", "viridis", "inferno"]
 _OPTIMIZED: LRUCache = LRUCache(2)
+_WARMING: set[str] = set()
+"""Checkpoints whose fast path a warm-up thread is choosing now: their fast requests run eager meanwhile."""
+_WARMING_LOCK = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def checkpoint_choices(lang: str = DEFAULT_LANGUAGE) -> list[tuple[str, str]]:
@@ -71,9 +80,10 @@ def startup(lang: str = DEFAULT_LANGUAGE) -> Startup:
     return Startup(chosen.name, without_paths(problem) if problem else None)  # every visitor sees it
 
 
-def startup_line(start: Startup | None = None) -> str:
+def startup_line(start: Startup | None = None, warming: bool = False) -> str:
     """One line for the server's log at start: the weights that serve, whether they stand in for the default
-    (and why), and the backends the fast path may choose among (it is chosen at the first classification)."""
+    (and why), and the backends the fast path may choose among (chosen in the background from the start when
+    ``warming``, else at the first classification)."""
     start = start or startup()
     status = checkpoint_status(start.checkpoint)
     if start.checkpoint == DEFAULT_CHECKPOINT:
@@ -83,7 +93,7 @@ def startup_line(start: Startup | None = None) -> str:
     backends = ", ".join(allowed_backends())
     return (
         f"EffNetV2 Explorer: serving {start.checkpoint} ({status.state}), {role}; fast-path backends: {backends} "
-        f"({BACKENDS_ENV}), chosen at the first classification"
+        f"({BACKENDS_ENV}), chosen {'in the background now' if warming else 'at the first classification'}"
     )
 
 
@@ -144,6 +154,48 @@ def pretrained_for(checkpoint: str, path: str = "plain") -> tuple[Pretrained, st
     return dataclasses.replace(pre, model=model), dtype
 
 
+def warming_up(checkpoint: str) -> bool:
+    """Whether a warm-up thread is choosing this checkpoint's fast path right now (never waits for it)."""
+    with _WARMING_LOCK:
+        return resolve_checkpoint(checkpoint).name in _WARMING
+
+
+def warm_up(checkpoint: str) -> threading.Thread | None:
+    """Choose ``checkpoint``'s fast path on a background thread (load, optimize, the accuracy gate, the runtimes'
+    timing: seconds to minutes), so that the first visitor does not wait for it; meanwhile its ``fast`` requests
+    run on the plain eager model and say so (:func:`classify`), holding no lock the warm-up holds. None when
+    ``EFFNETV2_WARMUP=0`` or when the weights are not on this machine.
+
+    The thread runs at the lowest CPU priority (Linux ``nice`` 19, per thread, inherited by the threads its torch
+    work starts), so the requests served meanwhile keep the machine; it is the one piece of torch work outside the
+    torch thread (``torch_thread.py``), since it must not queue behind the requests it is there to spare.
+    """
+    if settings.WARMUP.value() == 0 or not checkpoint_status(checkpoint).usable:
+        return None  # off, or weights that would need a download: start-up makes no network call
+    name = resolve_checkpoint(checkpoint).name
+    with _WARMING_LOCK:
+        if name in _WARMING:
+            return None
+        _WARMING.add(name)
+
+    def run() -> None:
+        try:
+            with contextlib.suppress(OSError, AttributeError):  # not Linux: normal priority
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+            start = time.perf_counter()
+            pretrained_for(name, "fast")
+            log.info("the fast path of %s is ready (%.1f s)", name, time.perf_counter() - start)
+        except Exception as exc:  # the first fast request tries again and says why in one line
+            log.warning("warming up the fast path of %s failed: %s", name, exc)
+        finally:
+            with _WARMING_LOCK:
+                _WARMING.discard(name)
+
+    thread = threading.Thread(target=run, name=f"effnetv2-warm-up-{name}", daemon=True)
+    thread.start()
+    return thread
+
+
 def _optimized(pre: Pretrained, path: str):
     """(model, dtype): the fast path keeps reduced precision only where it is accurate for this checkpoint.
 
@@ -170,6 +222,8 @@ class ClassifyResult:
     device: str
     backend: str = "plain PyTorch (eager)"
     """What served the forward: eager PyTorch, eager oneDNN, ONNX Runtime or OpenVINO (with its version)."""
+    warming: bool = False
+    """The fast path was asked for while :func:`warm_up` was still choosing it: the plain eager model served."""
 
     @property
     def confidences(self) -> dict[str, float]:
@@ -177,7 +231,7 @@ class ClassifyResult:
 
     def timing_markdown(self, lang: str = DEFAULT_LANGUAGE) -> str:
         """One line: the time, and what served it (device, the precision that ran, path, backend, checkpoint)."""
-        return ui_text("timing_line", lang).format(
+        line = ui_text("timing_line", lang).format(
             ms=self.ms,
             device=self.device,
             dtype=self.dtype,
@@ -185,11 +239,12 @@ class ClassifyResult:
             backend=self.backend,
             checkpoint=self.checkpoint,
         )
+        return line + ui_text("timing_warming", lang) if self.warming else line
 
     def to_dict(self) -> dict:
         return {
             "predictions": [p.to_dict() for p in self.predictions],
-            **{k: getattr(self, k) for k in ("ms", "checkpoint", "path", "dtype", "device", "backend")},
+            **{k: getattr(self, k) for k in ("ms", "checkpoint", "path", "dtype", "device", "backend", "warming")},
         }
 
 
@@ -216,13 +271,14 @@ def classify(image: Any, checkpoint: str = DEFAULT_CHECKPOINT, topk: Any = TOPK.
     """
     k = TOPK.check(topk, strict=True)
     source = _given(image)
-    pre, dtype = pretrained_for(checkpoint, _check_path(path))
+    warming = _check_path(path) == "fast" and warming_up(checkpoint)
+    pre, dtype = pretrained_for(checkpoint, "plain" if warming else path)
     _check_cost(pre, "this classification")
     start = time.perf_counter()
     predictions = predict(pre, [source], k)[0]  # decodes the image once, inside the timed span
     ms = (time.perf_counter() - start) * 1e3
     served, precision = served_by(pre.model), served_dtype(pre.model, dtype)
-    return ClassifyResult(predictions, ms, pre.checkpoint.name, path, precision, str(pre.device), served)
+    return ClassifyResult(predictions, ms, pre.checkpoint.name, path, precision, str(pre.device), served, warming)
 
 
 @dataclass
@@ -232,6 +288,8 @@ class GradCamResult:
     caption: str
     cam: CamResult
     """The engine's result (raw maps, classes, scores)."""
+    alt: str = ""
+    """The overlay's alt text: where the map is strongest and how concentrated (``backend.alt_text``)."""
 
 
 @dataclass(frozen=True)
@@ -306,4 +364,5 @@ def gradcam(
     if beside is not None and beside.path != "plain":
         path = _path_name(beside.path, lang)
         caption += ui_text("cam_caption_shown", lang).format(p=beside.prob, path=path, dtype=beside.dtype)
-    return GradCamResult(cam.overlays[0], crop, caption, cam)
+    alt = map_alt(cam.maps[0], "Grad-CAM", label, cam.target, lang)
+    return GradCamResult(cam.overlays[0], crop, caption, cam, alt)

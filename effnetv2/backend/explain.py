@@ -22,6 +22,7 @@ from ..hub import Pretrained, load_pretrained
 from ..images import open_image
 from ..names import STEM, part_names
 from . import limits
+from .alt_text import map_where
 from .charts import go
 from .classify import _given
 from .strings import DEFAULT_LANGUAGE, ui_text
@@ -133,6 +134,7 @@ def atlas(
         caption = ui_text("x_map_caption", lang).format(
             method=e.method, stage=e.stage, deletion=c.deletion_auc, insertion=c.insertion_auc
         )
+        caption += "; " + map_where(e.map, lang)  # the gallery's alt text too
         gallery.append((engine.draw(e, p.crop), caption))
         rows.append([e.method, e.stage, round(c.deletion_auc, 3), round(c.insertion_auc, 3),
                      round(result.random.deletion_auc, 3), round(result.random.insertion_auc, 3),

@@ -178,6 +178,28 @@ UI: dict[str, tuple[str, str]] = {
         "hatched bars: stages that are the same in both (controls)",
         "斜线柱：两者中相同的阶段（对照）",
     ),
+    "link_btn": ("Link to this analysis", "此分析的链接"),
+    "link_label": ("Link (opens this tab with these settings)", "链接（以这些设置打开此标签页）"),
+    "link_upload_note": (
+        "Your own photo stays on this server: the link opens without it (only the example photos travel in a link).",
+        "您上传的照片只保存在本服务器上：链接打开时不含该照片（只有示例照片会随链接一起打开）。",
+    ),
+    "link_skipped": ("The link's values left out: {what}", "链接中未采用的值：{what}"),
+    "map_alt": ("{method} map of {label} at {stage}: {where}", "{stage} 上 {label} 的 {method} 热力图：{where}"),
+    "map_where": (
+        "strongest in the {region}, {share:.0%} of the image above half its peak",
+        "最强处在{region}，图像的 {share:.0%} 高于其峰值的一半",
+    ),
+    "map_where_empty": ("no positive evidence anywhere (the map is empty)", "图像中没有任何正向证据（热力图为空）"),
+    "region_upper_left": ("upper left", "左上方"),
+    "region_upper_centre": ("upper centre", "上方正中"),
+    "region_upper_right": ("upper right", "右上方"),
+    "region_centre_left": ("centre left", "左侧正中"),
+    "region_centre": ("centre", "中央"),
+    "region_centre_right": ("centre right", "右侧正中"),
+    "region_lower_left": ("lower left", "左下方"),
+    "region_lower_centre": ("lower centre", "下方正中"),
+    "region_lower_right": ("lower right", "右下方"),
 }
 
 
@@ -317,6 +339,10 @@ UI.update(
             "{backend}, {checkpoint}",
             "**{ms:.1f} 毫秒** —— 在 {device} 上解码、预处理并前向计算，精度 {dtype}（{path}），由 {backend} 执行，"
             "{checkpoint}",
+        ),
+        "timing_warming": (
+            " (the fast path is still being prepared in the background: plain PyTorch served this one)",
+            "（快速路径仍在后台准备中：本次由原始 PyTorch 执行）",
         ),
         "v1_dotted_v2_solid": ("V1: dotted, V2: solid", "V1：虚线，V2：实线"),
         "share_percent": ("share (%)", "占比（%）"),
