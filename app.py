@@ -207,6 +207,22 @@ def on_latency(
     model: str, blocks: str, size: float, batch: float, runs: float, device: str, dtype: str, threads: str,
     lang: str, progress=gr.Progress(),  # noqa: B008
 ):  # fmt: skip
+    """Per-stage latency of one EfficientNet configuration on this server (random weights: speed only).
+
+    Args:
+        model: the architecture, e.g. efficientnetv2_s or efficientnet_b0
+        blocks: F/M letters per stage (F = Fused-MBConv, M = MBConv), empty for the published blocks
+        size: the image size in pixels
+        batch: the batch size
+        runs: timed runs (each median is reported with its 95% interval)
+        device: auto, cpu or cuda
+        dtype: fp32, bf16 or fp16
+        threads: auto (1 or all threads, whichever is faster now) or a thread count
+        lang: the language of the charts and facts: en or zh-CN
+    Returns:
+        the measurement (JSON), the per-stage chart, the time vs MACs shares chart, the measurement facts and the
+        machine-noise line
+    """
     report = latency.measure(
         Blocks.parse(model, blocks), size, batch, runs, device, dtype, threads=threads, progress=progress
     )
@@ -241,7 +257,7 @@ def latency_tab(lang: gr.Radio) -> None:
     plot = gr.Plot(label=i18n("latency_chart"), elem_id="latency-plot")
     share = gr.Plot(label=i18n("share_chart"))
     facts = gr.Markdown(elem_id="latency-facts")
-    with gr.Accordion("JSON", open=False):
+    with gr.Accordion(i18n("json"), open=False):
         result = gr.JSON()
 
     inputs = [model, blocks, size, batch, runs, device, dtype, threads, lang]
@@ -256,6 +272,21 @@ def on_compare(
     model: str, blocks: str, size: float, batch: float, runs: float, train: bool, threads: str, lang: str,
     progress=gr.Progress(),  # noqa: B008
 ):  # fmt: skip
+    """Fused-MBConv vs MBConv: every stage MBConv (the baseline) against the chosen blocks, timed interleaved.
+
+    Args:
+        model: the architecture, e.g. efficientnetv2_b0 or efficientnet_b4
+        blocks: the variant's F/M letters per stage (F = Fused-MBConv, M = MBConv); all M is an A/A comparison
+        size: the image size in pixels
+        batch: the batch size
+        runs: measuring rounds, at most (fewer once every 95% interval is tight, or after the time budget)
+        train: whether training throughput is measured too
+        threads: auto (1 or all threads, whichever is faster now) or a thread count
+        lang: the language of the charts, table and verdicts: en or zh-CN
+    Returns:
+        the comparison (JSON), the per-stage, end-to-end and training charts, the summary table, the verdicts
+        (each difference with its 95% interval, or "can't tell", or "too noisy" with the control that showed it)
+    """
     result = lab.compare(Blocks.parse(model, blocks), size, batch, runs, train, threads, progress=progress)
     table = gr.update(value=lab.compare_table(result, lang), headers=lab.compare_headers(lang))
     return result.to_dict(), *lab.compare_figures(result, lang), table, lab.summary(result, lang)
@@ -301,7 +332,7 @@ def lab_tab(demo: gr.Blocks, lang: gr.Radio) -> Controls:
         lab.stage_choices(lab.DEFAULT_MODEL),
         value=lab.fused_from_blocks(published),
         label=i18n("stage_toggles"),
-        info="checked = Fused-MBConv, unchecked = MBConv",
+        info=i18n("stage_toggles_info"),
     )
     blocks = gr.Textbox(value=str(published), label=i18n("blocks"), interactive=False, elem_id="lab-blocks")
     with gr.Row():
@@ -320,7 +351,7 @@ def lab_tab(demo: gr.Blocks, lang: gr.Radio) -> Controls:
     with gr.Row():
         totals_plot = gr.Plot(label=i18n("end_to_end"), elem_id="lab-totals")
         train_plot = gr.Plot(label=i18n("train_chart"), elem_id="lab-train")
-    with gr.Accordion("JSON", open=False):
+    with gr.Accordion(i18n("json"), open=False):
         result = gr.JSON()
 
     preset.input(lab_preset, [preset, model], [model, fused, blocks, table], **PRIVATE)
@@ -650,39 +681,6 @@ def restore_link(tabs: gr.Tabs, controls: dict[str, Controls]) -> tuple[Callable
         return updates
 
     return restore, [tabs, *(c for tab in controls.values() for c in tab.values())]
-
-
-# The Latency and Lab handlers' docstrings (the API page's and the MCP tools' descriptions), set here while those
-# two tabs are reworked on another branch; they belong in the handlers once that has landed.
-on_latency.__doc__ = """Per-stage latency of one EfficientNet configuration on this server (random weights: speed only).
-
-    Args:
-        model: the architecture, e.g. efficientnetv2_s or efficientnet_b0
-        blocks: F/M letters per stage (F = Fused-MBConv, M = MBConv), empty for the published blocks
-        size: the image size in pixels
-        batch: the batch size
-        runs: timed runs (median and p10-p90 are reported)
-        device: auto, cpu or cuda
-        dtype: fp32, bf16 or fp16
-        threads: auto (1 or all threads, whichever is faster now) or a thread count
-        lang: the language of the charts and facts: en or zh-CN
-    Returns:
-        the measurement (JSON), the per-stage chart, the time vs MACs shares chart, the measurement facts
-    """
-on_compare.__doc__ = """Fused-MBConv vs MBConv: a baseline against a blocks variant (params, MACs, latency, training).
-
-    Args:
-        model: the architecture, e.g. efficientnet_b4
-        blocks: the variant's F/M letters per stage (F = Fused-MBConv, M = MBConv)
-        size: the image size in pixels
-        batch: the batch size
-        runs: measuring rounds, at most
-        train: whether training throughput is measured too
-        threads: auto or a thread count
-        lang: the language of the charts and tables: en or zh-CN
-    Returns:
-        the comparison (JSON), the per-stage, end-to-end and training charts, the summary table, the verdicts
-    """
 
 
 def build_demo() -> gr.Blocks:

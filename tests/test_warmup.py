@@ -6,6 +6,7 @@ import threading
 import httpx
 import pytest
 
+from effnetv2 import settings
 from effnetv2.backend import classify
 from effnetv2.testing.appserver import PHOTO, TEST_CHECKPOINT, app_process, rest_call
 
@@ -14,7 +15,7 @@ WAIT_S = 120
 
 @pytest.fixture
 def warm_up_on(monkeypatch):
-    monkeypatch.delenv(classify.WARMUP_ENV, raising=False)  # tests/conftest.py turns it off for the other tests
+    monkeypatch.delenv(settings.WARMUP.name, raising=False)  # tests/conftest.py turns it off for the other tests
     classify._OPTIMIZED.clear()
     yield
     classify._OPTIMIZED.clear()
@@ -56,12 +57,12 @@ def test_fast_requests_run_eager_while_the_warm_up_chooses_then_on_what_it_chose
 
 def test_no_warm_up_when_turned_off_or_when_the_weights_would_need_a_download(hf_cache, warm_up_on, monkeypatch):
     assert classify.warm_up("tf_efficientnetv2_m.in1k") is None  # not cached: start-up makes no network call
-    monkeypatch.setenv(classify.WARMUP_ENV, "0")
+    monkeypatch.setenv(settings.WARMUP.name, "0")
     assert classify.warm_up(TEST_CHECKPOINT) is None and not classify.warming_up(TEST_CHECKPOINT)
 
 
 def test_the_app_starts_warming_and_answers_its_first_request(hf_cache):
-    env = {k: v for k, v in os.environ.items() if k != classify.WARMUP_ENV}
+    env = {k: v for k, v in os.environ.items() if k != settings.WARMUP.name}
     with app_process(env) as app, httpx.Client(base_url=app.url, timeout=WAIT_S) as http:
         assert "chosen in the background now" in app.log_tail(40)
         upload = http.post("gradio_api/upload", files={"files": PHOTO.open("rb")}).json()[0]

@@ -159,6 +159,8 @@ UI: dict[str, tuple[str, str]] = {
     "threads": ("Threads", "线程数"),
     "rounds": ("Rounds (at most)", "轮数（最多）"),
     "col_blocks": ("blocks", "模块"),
+    "stage_toggles_info": ("checked = Fused-MBConv, unchecked = MBConv", "勾选 = Fused-MBConv，未勾选 = MBConv"),
+    "json": ("JSON (the full result)", "JSON（完整结果）"),
     "sizes_left_out": (
         "{sizes} px left out: over this server's time or memory limit for one request",
         "已略去 {sizes} 像素：超出本服务器单次请求的时间或内存限制",
